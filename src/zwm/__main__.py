@@ -1,0 +1,3 @@
+from zwm.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The catalog: customers (Zuora tenants), their workflows, tasks and linkages, and the sync service."""

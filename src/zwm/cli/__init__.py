@@ -1,0 +1,60 @@
+"""The ``zwm`` command line.
+
+Commands live in one module per concern (``core``, ``queue``, ``zuora``, ``catalog``); this
+module only assembles them into one :mod:`click` group and turns the errors every command
+can meet (a bad setting, an unreachable service) into a one-line message and an exit code:
+0 success, 1 the operation failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from zwm import __version__
+from zwm.cli.base import OperationFailed
+from zwm.config import ConfigError
+
+COMMAND_MODULES = ("zwm.cli.core", "zwm.cli.queue", "zwm.cli.zuora", "zwm.cli.catalog")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="zwm")
+def cli() -> None:
+    """Zuora Workflow Manager: catalog every Zuora Workflow of every tenant, kept in sync."""
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a command group not built yet
+                continue
+            raise
+        for command in getattr(module, "COMMANDS", ()):
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``zwm`` console script."""
+    try:
+        cli.main(args=argv, prog_name="zwm", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"zwm: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except OperationFailed as exc:
+        click.echo(f"zwm: error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,110 @@
+"""Django settings, derived entirely from :mod:`zwm.config`.
+
+Nothing here reads the environment directly: ``zwm.config`` is the one place that does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dj_database_url
+
+from zwm.config import get_config
+
+_config = get_config()
+
+if not _config.is_sqlite and _config.database_url.split(":", 1)[0] in {"mysql", "mariadb"}:
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+
+SECRET_KEY = _config.secret_key
+DEBUG = _config.debug
+ALLOWED_HOSTS = list(_config.allowed_hosts)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "zwm.queue",
+    "zwm.catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "zwm.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict[str, Any]:
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
+    engine = db["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        # WAL lets readers run beside the single writer; a generous timeout makes
+        # concurrent workers wait for the write lock instead of failing.
+        db["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        db["TEST"] = {"NAME": f"{db['NAME']}.test"}
+    elif engine == "django.db.backends.mysql":
+        db["OPTIONS"] = {"charset": "utf8mb4", "isolation_level": "read committed"}
+        db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    return db
+
+
+DATABASES = {"default": _database(_config.database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = str(_config.data_dir / "static")
+LOGIN_URL = "/admin/login/"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _config.log_level},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

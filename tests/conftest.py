@@ -1,0 +1,67 @@
+"""Shared test set-up: which database backend this run targets, and real-server gating.
+
+``scripts/test.sh`` runs pytest once per backend with ``ZWM_TEST_BACKEND`` and
+``DATABASE_URL`` set. A server that cannot be reached skips its tests with the reason --
+except under ``CI=true``, where it fails the run: CI must prove every backend.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKEND = os.environ.get("ZWM_TEST_BACKEND", "sqlite")
+
+
+def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _server_of(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def require_server(name: str, url: str, default_port: int) -> None:
+    """Skip (or, in CI, fail) the current test when the server behind ``url`` is down."""
+    host, port = _server_of(url, default_port)
+    if reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: every server must be up)")
+    pytest.skip(message)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "sqlite":
+        return
+    url = os.environ.get("DATABASE_URL", "")
+    default_port = 5432 if BACKEND == "postgres" else 3306
+    host, port = _server_of(url, default_port)
+    if reachable(host, port):
+        return
+    message = f"{BACKEND} is not reachable at {host}:{port}"
+    if IN_CI:
+        raise pytest.UsageError(f"{message} (CI=true: every database backend must be up)")
+    skip = pytest.mark.skip(reason=message)
+    for item in items:
+        item.add_marker(skip)
+
+
+REDIS_URL = os.environ.get("ZWM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of a real Redis for tests (database 15 by default); skips or fails when it is down."""
+    require_server("Redis", REDIS_URL, 6379)
+    return REDIS_URL

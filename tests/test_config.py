@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from zwm.config import ConfigError, load
+
+
+def env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"ZWM_DATA_DIR": str(tmp_path), **values}
+
+
+def test_defaults_use_sqlite_in_data_dir_and_generate_a_secret_key(tmp_path: Path) -> None:
+    config = load(env(tmp_path))
+    assert config.database_url == f"sqlite:///{(tmp_path / 'zwm.sqlite3').resolve()}"
+    assert config.queue_connection == "database"
+    assert config.queue_after_commit is True
+    assert len(config.secret_key) >= 32
+    assert load(env(tmp_path)).secret_key == config.secret_key  # kept across restarts
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_secret_key_never_in_repr(tmp_path: Path) -> None:
+    config = load(env(tmp_path, SECRET_KEY="s" * 40, REDIS_URL="redis://:hunter2@localhost/0"))
+    assert "s" * 40 not in repr(config)
+    assert "hunter2" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("QUEUE_CONNECTION", "rabbit", "QUEUE_CONNECTION must be one of"),
+        ("QUEUE_AFTER_COMMIT", "maybe", "QUEUE_AFTER_COMMIT must be true or false"),
+        ("QUEUE_FAILED_DRIVER", "file", "QUEUE_FAILED_DRIVER must be one of"),
+        ("DATABASE_URL", "oracle://x/y", "DATABASE_URL must start with"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL must start with"),
+        ("REDIS_URL", "http://localhost", "REDIS_URL must start with"),
+        ("SECRET_KEY", "short", "SECRET_KEY must be at least 32"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
+        ("ZWM_ZUORA_TIMEOUT", "soon", "ZWM_ZUORA_TIMEOUT must be a number"),
+        ("ZWM_ZUORA_CONCURRENCY", "0", "ZWM_ZUORA_CONCURRENCY must be at least 1"),
+        ("ZWM_ZUORA_CONCURRENCY", "2.5", "ZWM_ZUORA_CONCURRENCY must be a whole number"),
+        ("ZWM_ZUORA_PAGE_LENGTH", "51", "at most 50"),
+        ("ZWM_QUEUE_PREFIX", "a:b", "ZWM_QUEUE_PREFIX"),
+    ],
+)
+def test_bad_values_are_one_line_errors_naming_the_variable(
+    tmp_path: Path, name: str, value: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load(env(tmp_path, **{name: value}))
+    assert "\n" not in str(info.value)
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("QUEUE_CONNECTION=sync\nLOG_LEVEL=DEBUG\n")
+    monkeypatch.setenv("ZWM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.delenv("QUEUE_CONNECTION", raising=False)
+    config = load(env_file=dotenv)
+    assert config.queue_connection == "sync"
+    assert config.log_level == "WARNING"
