@@ -1,0 +1,1 @@
+"""Queue drivers: where waiting and reserved jobs live (database, Redis, or in-process)."""

@@ -1,0 +1,228 @@
+"""Jobs and their wire format.
+
+A job is a small Python class -- usually a dataclass -- whose fields are its arguments and
+whose :meth:`Job.handle` does the work::
+
+    @dataclass
+    class SyncCustomerWorkflows(Job):
+        customer_id: int
+        trigger: str = "ui"
+
+        queue = "default"
+        tries = 3
+        backoff = [60, 120]
+        timeout = 600
+
+        def handle(self) -> None: ...
+
+What travels through a queue is an :class:`Envelope`: the job's dotted class path, its
+arguments as JSON and the retry policy captured at dispatch time. JSON and never pickle:
+a payload must be readable by an operator, by another version of the code, and must not
+be able to execute anything when decoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from zwm.queue.context import JobContext
+
+
+class PayloadError(ValueError):
+    """A payload cannot be decoded or names a job class that cannot be loaded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Exponential:
+    """Exponential backoff with full jitter: ``random(0, min(cap, base * 2**(attempt-1)))``.
+
+    Full jitter (rather than a fixed doubling) spreads retries of many jobs that failed
+    together -- e.g. every sync of a tenant hit by the same outage -- so they do not return
+    in one synchronised wave.
+    """
+
+    base: float = 1.0
+    cap: float = 300.0
+
+    def to_json(self) -> dict[str, float]:
+        return {"base": self.base, "cap": self.cap}
+
+
+Backoff = float | int | Sequence[float] | Exponential | None
+
+
+class Job:
+    """Base class of every job. Subclasses implement :meth:`handle`.
+
+    Class attributes set the policy; ``None`` defers to the worker's command-line option
+    (``--tries``, ``--backoff``, ``--timeout``), as Laravel does, so a job can be strict
+    about what it knows and leave the rest to the operator.
+    """
+
+    queue: ClassVar[str] = "default"
+    connection: ClassVar[str | None] = None
+    tries: ClassVar[int | None] = None
+    backoff: ClassVar[Backoff] = None
+    timeout: ClassVar[float | None] = None
+    dont_retry: ClassVar[tuple[type[BaseException], ...]] = ()
+    """Exceptions that fail the job at once, whatever attempts remain (bad credentials...)."""
+
+    context: JobContext | None = None
+    """Set by the worker while :meth:`handle` runs: job id, attempt, progress reporting."""
+
+    def handle(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.handle() is not implemented")
+
+    def failed(self, exc: BaseException) -> None:
+        """Called once when the job has failed for good (no attempt left, or ``dont_retry``)."""
+
+    def unique_key(self) -> str | None:
+        """A key that makes the job unique: while a job with this key waits or runs, another
+        dispatch of the same key is dropped. ``None`` (the default) means not unique."""
+        return None
+
+    # -- arguments -------------------------------------------------------------
+
+    def arguments(self) -> dict[str, Any]:
+        """The job's arguments as JSON-ready data (dataclass fields by default)."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {}
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> Self:
+        """Rebuild the job from :meth:`arguments` (the inverse; override for custom shapes)."""
+        return cls(**arguments)
+
+    @classmethod
+    def class_path(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def dispatch(self, **options: Any) -> str | None:
+        """Queue this job; see :func:`zwm.queue.dispatch` for the options."""
+        from zwm.queue.dispatch import dispatch
+
+        return dispatch(self, **options)
+
+
+def load_job_class(path: str) -> type[Job]:
+    """Import ``package.module.ClassName`` and check that it is a :class:`Job`."""
+    module_name, _, name = path.rpartition(".")
+    if not module_name or not name:
+        raise PayloadError(f"not a dotted class path: {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PayloadError(f"cannot import module {module_name!r} of job class {path!r}: {exc}") from None
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type) or not issubclass(cls, Job):
+        raise PayloadError(f"{path!r} is not a job class")
+    return cls
+
+
+def _backoff_to_json(value: Backoff) -> list[float] | dict[str, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, Exponential):
+        return value.to_json()
+    if isinstance(value, int | float):
+        values: Sequence[float] = [value]
+    else:
+        values = list(value)
+    out = [float(v) for v in values]
+    if not out or any(math.isnan(v) or v < 0 for v in out):
+        raise ValueError(f"backoff must be non-negative seconds, got {value!r}")
+    return out
+
+
+def backoff_delay(policy: list[float] | dict[str, float] | None, attempt: int, rand: float) -> float:
+    """Seconds to wait before the attempt after ``attempt`` (1-based) failed.
+
+    A list gives the delay per retry and repeats its last value (``[60, 120]``: 60 s after
+    the first failure, 120 s after every later one); ``rand`` in [0, 1) draws the jitter of
+    an exponential policy.
+    """
+    if policy is None:
+        return 0.0
+    if isinstance(policy, dict):
+        ceiling = min(policy["cap"], policy["base"] * 2.0 ** max(attempt - 1, 0))
+        return ceiling * rand
+    return policy[min(attempt, len(policy)) - 1] if attempt >= 1 else policy[0]
+
+
+@dataclasses.dataclass
+class Envelope:
+    """A job as it travels through a queue: everything a worker needs, as JSON.
+
+    ``attempts`` counts the executions started so far (a driver increments it when it
+    reserves the job), so a job whose worker was killed mid-run still uses up an attempt
+    and a job that kills every worker stops after ``max_tries`` instead of looping.
+    """
+
+    job: str
+    args: dict[str, Any]
+    queue: str = "default"
+    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    attempts: int = 0
+    max_tries: int | None = None
+    backoff: list[float] | dict[str, float] | None = None
+    timeout: float | None = None
+    created_at: float = dataclasses.field(default_factory=time.time)
+    batch_id: str | None = None
+    unique_key: str | None = None
+
+    @classmethod
+    def for_job(cls, job: Job, *, queue: str | None = None) -> Envelope:
+        args = job.arguments()
+        try:
+            json.dumps(args, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"arguments of {type(job).__name__} are not JSON-serialisable: {exc}") from None
+        return cls(
+            job=type(job).class_path(),
+            args=args,
+            queue=queue or type(job).queue,
+            max_tries=type(job).tries,
+            backoff=_backoff_to_json(type(job).backoff),
+            timeout=type(job).timeout,
+            unique_key=job.unique_key(),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Envelope:
+        """Decode a payload; anything malformed is a :class:`PayloadError`, never a crash."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(f"payload is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise PayloadError("payload is not a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = {"job", "args", "id"} - data.keys()
+        if missing:
+            raise PayloadError(f"payload lacks {', '.join(sorted(missing))}")
+        if not isinstance(data["job"], str) or not isinstance(data["args"], dict):
+            raise PayloadError("payload has a malformed job or args field")
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise PayloadError(f"payload is malformed: {exc}") from None
+
+    def build(self) -> Job:
+        """Instantiate the job this envelope names (raises :class:`PayloadError`)."""
+        cls = load_job_class(self.job)
+        try:
+            return cls.from_arguments(self.args)
+        except TypeError as exc:
+            raise PayloadError(f"arguments do not fit {self.job}: {exc}") from None
