@@ -84,6 +84,10 @@ class Job:
     def failed(self, exc: BaseException) -> None:
         """Called once when the job has failed for good (no attempt left, or ``dont_retry``)."""
 
+    unique_for: ClassVar[float] = 3600.0
+    """Seconds a unique job's lock lasts past its availability if no worker releases it
+    (a crashed worker's lock frees itself); a worker releases it when the job finishes."""
+
     def unique_key(self) -> str | None:
         """A key that makes the job unique: while a job with this key waits or runs, another
         dispatch of the same key is dropped. ``None`` (the default) means not unique."""
@@ -178,6 +182,8 @@ class Envelope:
     created_at: float = dataclasses.field(default_factory=time.time)
     batch_id: str | None = None
     unique_key: str | None = None
+    invalid: str | None = None
+    """Why the stored payload could not be decoded (see :meth:`undecodable`); ``None`` if fine."""
 
     @classmethod
     def for_job(cls, job: Job, *, queue: str | None = None) -> Envelope:
@@ -219,8 +225,21 @@ class Envelope:
         except TypeError as exc:
             raise PayloadError(f"payload is malformed: {exc}") from None
 
+    @classmethod
+    def undecodable(cls, *, id: str, queue: str, job: str, attempts: int, raw: str, reason: str) -> Envelope:
+        """Stand in for a stored payload that :meth:`from_json` rejects.
+
+        A driver must not drop such a job nor crash on it: it hands the worker this
+        envelope, whose :meth:`build` raises :class:`PayloadError` with ``reason``, so the
+        job fails through the normal path with the reason recorded and the raw text kept
+        in ``args["raw_payload"]`` for the operator.
+        """
+        return cls(job=job, args={"raw_payload": raw}, queue=queue, id=id, attempts=attempts, invalid=reason)
+
     def build(self) -> Job:
         """Instantiate the job this envelope names (raises :class:`PayloadError`)."""
+        if self.invalid is not None:
+            raise PayloadError(self.invalid)
         cls = load_job_class(self.job)
         try:
             return cls.from_arguments(self.args)

@@ -13,6 +13,14 @@ Delivery is at-least-once with leases:
 * :meth:`Driver.complete` and :meth:`Driver.release` succeed only while the caller's token
   still holds the lease. A worker that lost its lease (paused, partitioned) gets ``False``
   and must not record an outcome: the job already belongs to someone else (fencing).
+
+A stored payload that cannot be decoded is still reserved (its attempt counted) and handed
+out as :meth:`Envelope.undecodable <zwm.queue.job.Envelope.undecodable>`: its ``build()``
+raises :class:`~zwm.queue.job.PayloadError` with the reason, so the worker fails it like any
+broken job and nothing is silently dropped or left to block the queue.
+
+Drivers use the caller's clock for epoch times; hosts are expected to keep NTP time (leases
+are tens of seconds, so skew of a few hundred milliseconds does not matter).
 """
 
 from __future__ import annotations
@@ -81,6 +89,14 @@ class Driver(ABC):
     @abstractmethod
     def complete(self, reservation: Reservation) -> bool:
         """Remove a finished job (succeeded, or failed for good). ``False``: lease lost."""
+
+    def complete_many(self, reservations: Sequence[Reservation]) -> list[bool]:
+        """:meth:`complete` several jobs at once (bundled acknowledgement).
+
+        Drivers override it to acknowledge in one round trip; per job it means exactly what
+        :meth:`complete` means.
+        """
+        return [self.complete(reservation) for reservation in reservations]
 
     @abstractmethod
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
