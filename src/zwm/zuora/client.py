@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ from zwm.zuora.errors import (
     parse_reason,
     scrub,
 )
-from zwm.zuora.models import WorkflowDefinition, WorkflowExport
+from zwm.zuora.models import ExportTask, WorkflowDefinition, WorkflowExport
 
 logger = logging.getLogger("zwm.zuora")
 
@@ -64,6 +65,8 @@ _E = TypeVar("_E", bound=ZuoraError)
 
 MAX_WORKFLOW_PAGE_LENGTH = 50
 """Zuora's documented maximum for ``GET /workflows``; what it does above is undocumented."""
+MAX_TASK_PAGE_LENGTH = 100
+"""Zuora's documented maximum for ``GET /workflows/tasks``."""
 MAX_PAGES = 10_000
 """More pages than this (500,000 workflows) means the server loops; stop rather than spin."""
 DEFAULT_TOKEN_TTL = 3599.0
@@ -174,6 +177,7 @@ class ZuoraClient:
         self._gate = _tenant_gate(credentials.cache_key, concurrency)
         self._stats = ClientStats()
         self._stats_lock = threading.Lock()
+        self._recent_tokens: deque[str] = deque(maxlen=4)  # what to scrub from server error text
         headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip",
@@ -240,7 +244,7 @@ class ZuoraClient:
         """
         size = _check_page_length(self.page_length if page_length is None else page_length)
         seen: set[str] = set()
-        for index, item in enumerate(self._paginate("/workflows", size, "workflow list")):
+        for index, item in enumerate(self._paginate("/workflows", {}, size, "workflow list")):
             definition = WorkflowDefinition.from_json(item, f"workflow list item #{index}")
             if definition.id not in seen:  # a workflow created mid-listing shifts the pages
                 seen.add(definition.id)
@@ -249,6 +253,43 @@ class ZuoraClient:
     def list_workflows(self, page_length: int | None = None) -> list[WorkflowDefinition]:
         """All workflow definitions (see :meth:`iter_workflows`)."""
         return list(self.iter_workflows(page_length))
+
+    def iter_tasks(
+        self,
+        *,
+        workflow_id: str | None = None,
+        action_type: str | None = None,
+        instance: bool | None = None,
+        page_length: int = MAX_TASK_PAGE_LENGTH,
+    ) -> Iterator[ExportTask]:
+        """Tasks from ``GET /workflows/tasks``, page by page (``page_length`` 1-100).
+
+        ``workflow_id`` filters on the *version's* workflow id (an export's ``workflow.id``),
+        ``instance`` on run-instance tasks (True) versus setup tasks (False). Fields that only
+        run instances carry (``status``, ``data``...) stay in each task's ``raw``.
+        """
+        size = _check_page_length(page_length, MAX_TASK_PAGE_LENGTH)
+        filters = {"workflow_id": workflow_id, "action_type": action_type}
+        params: dict[str, str] = {key: value for key, value in filters.items() if value is not None}
+        if instance is not None:
+            params["instance"] = "true" if instance else "false"
+        for index, item in enumerate(self._paginate("/workflows/tasks", params, size, "task list")):
+            yield ExportTask.from_json(item, f"task list item #{index}")
+
+    def list_tasks(
+        self,
+        *,
+        workflow_id: str | None = None,
+        action_type: str | None = None,
+        instance: bool | None = None,
+        page_length: int = MAX_TASK_PAGE_LENGTH,
+    ) -> list[ExportTask]:
+        """All tasks matching the filters (see :meth:`iter_tasks`)."""
+        return list(
+            self.iter_tasks(
+                workflow_id=workflow_id, action_type=action_type, instance=instance, page_length=page_length
+            )
+        )
 
     def get_workflow(self, workflow_id: str) -> WorkflowDefinition:
         """One workflow definition (``GET /workflows/{id}``); :class:`ZuoraNotFoundError` if gone."""
@@ -282,7 +323,7 @@ class ZuoraClient:
     def _url(self, path: str) -> str:
         return f"{self.credentials.base_url}{path}"
 
-    def _paginate(self, path: str, page_length: int, what: str) -> Iterator[Any]:
+    def _paginate(self, path: str, filters: Mapping[str, str], page_length: int, what: str) -> Iterator[Any]:
         """Raw items of a ``{"data": [...], "pagination": {"next_page": ...}}`` listing.
 
         Stops on a missing/null/empty ``next_page``, an empty page or a short page. Follows
@@ -291,8 +332,8 @@ class ZuoraClient:
         """
         first_url = self._url(path)
         url: str = first_url
-        params: dict[str, int] | None = {"page": 1, "page_length": page_length}
-        visited = {first_url + f"?page=1&page_length={page_length}"}
+        params: dict[str, str | int] | None = {**filters, "page": 1, "page_length": page_length}
+        visited: set[str] = set()
         previous: list[Any] | None = None
         for number in itertools.count(1):
             if number > MAX_PAGES:
@@ -341,6 +382,8 @@ class ZuoraClient:
         refreshed = False
         while True:
             token = self._tokens.token()
+            if token.access_token not in self._recent_tokens:
+                self._recent_tokens.append(token.access_token)
             response = self._send(
                 "GET",
                 url,
@@ -427,11 +470,13 @@ class ZuoraClient:
     def _observe(self, response: httpx.Response, what: str) -> None:
         if response.headers.get("Content-Encoding", "").lower() == "gzip":
             self._count(gzip_responses=1)
+        headers = response.headers
         logger.debug(
-            "Zuora %s: HTTP %d (Zuora-Request-Id %s)",
+            "Zuora %s: HTTP %d (Zuora-Request-Id %s, Zuora-Track-Id %s)",
             what,
             response.status_code,
-            response.headers.get("Zuora-Request-Id"),
+            headers.get("Zuora-Request-Id"),
+            headers.get("Zuora-Track-Id"),  # Zuora's echo: proof of what it received
         )
 
     def _json(self, response: httpx.Response, what: str) -> Any:
@@ -477,8 +522,7 @@ class ZuoraClient:
         )
 
     def _scrub(self, text: str) -> str:
-        cached = self._cache.get(self.credentials.cache_key)
-        return scrub(text, (self.credentials.client_secret, cached.access_token if cached else None))
+        return scrub(text, (self.credentials.client_secret, *self._recent_tokens))
 
 
 def _error_class(status_code: int) -> type[ZuoraError]:
@@ -497,11 +541,12 @@ def _error_class(status_code: int) -> type[ZuoraError]:
     return ZuoraInvalidResponseError  # 1xx/3xx: we never follow redirects
 
 
-def _check_page_length(page_length: int) -> int:
+def _check_page_length(page_length: int, maximum: int = MAX_WORKFLOW_PAGE_LENGTH) -> int:
+    """``page_length`` if 1..maximum: never send Zuora more than it documents."""
     if isinstance(page_length, bool) or not isinstance(page_length, int):
         raise TypeError("page_length must be an int")
-    if not 1 <= page_length <= MAX_WORKFLOW_PAGE_LENGTH:
-        raise ValueError(f"page_length must be between 1 and {MAX_WORKFLOW_PAGE_LENGTH}, got {page_length}")
+    if not 1 <= page_length <= maximum:
+        raise ValueError(f"page_length must be between 1 and {maximum}, got {page_length}")
     return page_length
 
 
