@@ -1,0 +1,408 @@
+"""The Redis queue driver: every state change is one Lua script, so it is atomic.
+
+Layout (``p`` = the prefix; every key carries the hash tag ``{p}`` so that a whole prefix
+lives in one Redis Cluster slot -- the scripts touch several keys at once, which Cluster
+only allows within a slot; the price is that one prefix cannot be spread over shards)::
+
+    {p}:payload   HASH  job id -> envelope JSON (as dispatched; never rewritten)
+    {p}:attempts  HASH  job id -> attempts started (HINCRBY at reserve, survives worker death)
+    {p}:queue     HASH  job id -> queue name
+    {p}:since     HASH  job id -> available-at (us), for the Jobs Waiting listing
+    {p}:lease     HASH  job id -> "token|reserved-at-us" while reserved (the fencing token)
+    {p}:acked     ZSET  tokens accepted in the last minute (idempotent retries of acks)
+    {p}:queues    SET   every queue name ever pushed to
+    {p}:q:<queue> LIST  waiting job ids, FIFO
+    {p}:d:<queue> ZSET  delayed job ids by available-at (us)
+    {p}:r:<queue> ZSET  reserved job ids by lease expiry (us)
+    {p}:n:<queue> LIST  wake-up tokens for workers blocked in :meth:`RedisDriver.wait`
+    {p}:u:<key>   STRING unique lock, value = owner, with a TTL
+
+Times come from the Redis server's clock (``TIME`` inside the scripts) so that leases
+mean the same to every worker host; :class:`Reservation` times are in that clock.
+
+Connection failures surface as :class:`zwm.queue.redis_safety.QueueConnectionError`; see
+that module for what a worker and a CLI command do with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+
+import redis
+from redis.commands.core import Script
+
+from zwm.queue.drivers.base import Driver, QueueCounts, QueuedJob, Reservation
+from zwm.queue.job import Envelope, Job, PayloadError
+from zwm.queue.redis_safety import check_reachable, translated, warn_if_unsafe
+from zwm.queue.redis_url import SOCKET_TIMEOUT, connect
+
+if TYPE_CHECKING:
+    from zwm.config import Config
+
+log = logging.getLogger("zwm.queue.redis")
+
+MAX_BLOCK = SOCKET_TIMEOUT - 5.0
+"""Longest single blocking call, kept under the socket read timeout."""
+PUSH_CHUNK = 1000
+"""Jobs per push script: big enough to amortise the round trip, small enough that one
+script never holds Redis (single-threaded) for more than a few milliseconds."""
+NOTIFY_CAP = 64
+"""Most wake-up tokens left for blocked workers; more idle workers are woken in a chain
+(each reserve that leaves work behind wakes one more)."""
+ACK_MEMORY = 60.0
+"""Seconds an accepted ack token is remembered, so a retried ack is not mistaken for a
+lost lease after a connection drop."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SCRIPTS = (
+    "push",
+    "reserve",
+    "extend",
+    "complete",
+    "release",
+    "delete",
+    "clear",
+    "counts",
+    "next_due",
+    "unique_acquire",
+    "unique_release",
+)
+
+
+def _load_scripts() -> dict[str, str]:
+    folder = resources.files("zwm.queue.drivers") / "lua"
+    prelude = (folder / "_prelude.lua").read_text()
+    return {name: prelude + (folder / f"{name}.lua").read_text() for name in _SCRIPTS}
+
+
+_SOURCES = _load_scripts()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _us(seconds: float) -> int:
+    return max(0, math.ceil(seconds * 1_000_000))
+
+
+class UnreadablePayload(Job):
+    """Stands in for a job whose stored payload cannot be read; it never runs.
+
+    Building it raises :class:`PayloadError` carrying the reason, exactly as a payload
+    naming a class that no longer exists does -- so the worker records the failure with
+    its reason through its ordinary path and carries on.
+    """
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> Self:
+        raise PayloadError(str(arguments.get("reason", "unreadable payload")))
+
+
+UNREADABLE_JOB = UnreadablePayload.class_path()
+
+
+def decode(job_id: str, raw: bytes | str, queue: str, attempts: int) -> Envelope:
+    """Rebuild the envelope of a stored job, with the attempt count Redis keeps.
+
+    A payload that cannot be decoded (garbage written by hand, a truncated value, a
+    missing hash entry) must not make ``reserve`` raise -- the job would stay stuck at the
+    head of its queue and stop every worker. It is handed out instead as an
+    :class:`UnreadablePayload` envelope (one try) whose ``args`` carry the reason and the
+    start of the raw text; ``envelope.build()`` raises :class:`PayloadError` with the reason.
+    """
+    try:
+        if not raw:
+            raise PayloadError("payload is missing")
+        envelope = Envelope.from_json(raw)
+    except PayloadError as exc:
+        return Envelope(
+            job=UNREADABLE_JOB,
+            args={"reason": f"corrupt payload in Redis: {exc}", "raw": _text(raw)[:500]},
+            queue=queue,
+            id=job_id,
+            attempts=attempts,
+            max_tries=1,
+        )
+    envelope.id, envelope.attempts, envelope.queue = job_id, attempts, queue
+    return envelope
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Translate connection failures of a driver method into ``QueueConnectionError``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, RedisDriver)
+        with translated(self.location):
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class RedisDriver(Driver):
+    """Queue driver on Redis (standalone, Sentinel-managed, or one Cluster slot).
+
+    ``client_or_url`` is a ``REDIS_URL`` (see :mod:`zwm.queue.redis_url`) or a ready
+    ``redis.Redis`` client; the client may decode responses or not. Construction does no
+    network I/O: call :meth:`check` for an early, clear error.
+    """
+
+    def __init__(self, client_or_url: redis.Redis | str, *, prefix: str = "zwm", name: str = "redis") -> None:
+        if isinstance(client_or_url, str):
+            self.client, target = connect(client_or_url)
+            self.location = target.describe()
+        else:
+            self.client = client_or_url
+            kwargs = client_or_url.connection_pool.connection_kwargs
+            where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}"
+            self.location = f"{where}/{kwargs.get('db', 0)}"
+        if not prefix or any(c in prefix for c in "{}"):
+            raise ValueError("Redis key prefix must be non-empty and contain no braces")
+        self.name = name
+        self.prefix = prefix
+        tag = "{" + prefix + "}"
+        self._tag = tag
+        self._hashes = [f"{tag}:payload", f"{tag}:attempts", f"{tag}:queue", f"{tag}:since"]
+        self._lease = f"{tag}:lease"
+        self._acked = f"{tag}:acked"
+        self._queues = f"{tag}:queues"
+        self._scripts: dict[str, Script] = {n: self.client.register_script(s) for n, s in _SOURCES.items()}
+        self._checked = False
+
+    @classmethod
+    def from_config(cls, config: Config) -> RedisDriver:
+        """The driver for ``QUEUE_CONNECTION=redis`` (``REDIS_URL``, ``ZWM_QUEUE_PREFIX``)."""
+        return cls(config.redis_url, prefix=config.queue_prefix)
+
+    def __repr__(self) -> str:
+        return f"<RedisDriver {self.name!r} at {self.location} prefix {self.prefix!r}>"
+
+    # -- keys ------------------------------------------------------------------
+
+    def _q(self, queue: str) -> str:
+        return f"{self._tag}:q:{queue}"
+
+    def _d(self, queue: str) -> str:
+        return f"{self._tag}:d:{queue}"
+
+    def _r(self, queue: str) -> str:
+        return f"{self._tag}:r:{queue}"
+
+    def _n(self, queue: str) -> str:
+        return f"{self._tag}:n:{queue}"
+
+    def _u(self, key: str) -> str:
+        return f"{self._tag}:u:{key}"
+
+    def keys_pattern(self) -> str:
+        """A SCAN pattern matching every key of this prefix (for tests and operators)."""
+        return self._tag.replace("{", "\\{").replace("}", "\\}") + ":*"
+
+    def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self._scripts[script](keys=list(keys), args=list(args))
+
+    # -- start-up --------------------------------------------------------------
+
+    def check(self) -> None:
+        """Fail fast with a one-line ``QueueConnectionError`` if Redis is unreachable, and
+        warn (once) about settings that can lose jobs. CLI commands and workers call this
+        at start-up."""
+        check_reachable(self.client, self.location)
+        warn_if_unsafe(self.client, self.location)
+        self._checked = True
+
+    # -- the Driver contract ---------------------------------------------------
+
+    @_guarded
+    def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
+        delay = _us(available_at - time.time()) if available_at is not None else 0
+        by_queue: dict[str, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_queue.setdefault(envelope.queue, []).append(envelope)
+        for queue, group in by_queue.items():
+            keys = [*self._hashes, self._queues, self._q(queue), self._d(queue), self._n(queue)]
+            for start in range(0, len(group), PUSH_CHUNK):
+                args: list[Any] = [queue, delay, NOTIFY_CAP]
+                for envelope in group[start : start + PUSH_CHUNK]:
+                    args += (envelope.id, envelope.to_json(), envelope.attempts)
+                self._run("push", keys, args)
+
+    def _queue_keys(self, queue: str) -> list[str]:
+        return [self._q(queue), self._d(queue), self._r(queue)]
+
+    @_guarded
+    def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
+        if limit < 1 or not queues:
+            return []
+        if not self._checked:
+            self.check()
+        keys = [*self._hashes[:2], self._lease]
+        for queue in queues:
+            keys += [*self._queue_keys(queue), self._n(queue)]
+        reply = self._run("reserve", keys, [_us(lease), limit, uuid.uuid4().hex])
+        now = int(reply[0]) / 1_000_000
+        out: list[Reservation] = []
+        for i in range(1, len(reply), 5):
+            job_id, raw, attempts, token = (
+                _text(reply[i]),
+                reply[i + 1],
+                int(reply[i + 2]),
+                _text(reply[i + 3]),
+            )
+            envelope = decode(job_id, raw, queues[int(reply[i + 4])], attempts)
+            out.append(Reservation(envelope, token, lease_expires_at=now + lease, reserved_at=now))
+        return out
+
+    @_guarded
+    def wait(self, queues: Sequence[str], timeout: float) -> None:
+        """Block on the queues' wake-up lists (``BLPOP``), for at most ``timeout`` seconds
+        and never past the moment a delayed job comes due or a lease lapses."""
+        if not queues or timeout <= 0:
+            return
+        keys = [key for queue in queues for key in self._queue_keys(queue)]
+        due_us = int(self._run("next_due", keys, []))
+        if due_us == 0:
+            return
+        block = min(timeout, MAX_BLOCK) if due_us < 0 else min(timeout, MAX_BLOCK, due_us / 1_000_000)
+        self.client.blpop([self._n(q) for q in queues], timeout=max(block, 0.001))
+
+    @_guarded
+    def extend(self, reservations: Sequence[Reservation], *, lease: float) -> list[bool]:
+        if not reservations:
+            return []
+        keys = [self._lease, *(self._r(r.envelope.queue) for r in reservations)]
+        args: list[Any] = [_us(lease)]
+        for r in reservations:
+            args += (r.envelope.id, r.token)
+        return [bool(x) for x in self._run("extend", keys, args)]
+
+    def complete(self, reservation: Reservation) -> bool:
+        return self.complete_many([reservation])[0]
+
+    @_guarded
+    def complete_many(self, reservations: Sequence[Reservation]) -> list[bool]:
+        """Acknowledge several jobs in one round trip; ``False`` where the lease was lost."""
+        if not reservations:
+            return []
+        keys = [*self._hashes, self._lease, self._acked, *(self._r(r.envelope.queue) for r in reservations)]
+        args: list[Any] = [_us(ACK_MEMORY)]
+        for r in reservations:
+            args += (r.envelope.id, r.token)
+        return [bool(x) for x in self._run("complete", keys, args)]
+
+    @_guarded
+    def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
+        queue = reservation.envelope.queue
+        keys = [self._lease, self._acked, self._hashes[3], self._r(queue), self._q(queue), self._d(queue)]
+        keys.append(self._n(queue))
+        args = [reservation.envelope.id, reservation.token, _us(delay), NOTIFY_CAP, _us(ACK_MEMORY)]
+        return bool(self._run("release", keys, args))
+
+    def _known_queues(self) -> list[str]:
+        return sorted(_text(q) for q in self.client.smembers(self._queues))
+
+    @_guarded
+    def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:
+        names = list(queues) if queues is not None else self._known_queues()
+        if not names:
+            return {}
+        keys = [key for queue in names for key in self._queue_keys(queue)]
+        flat = [int(x) for x in self._run("counts", keys, [])]
+        return {
+            queue: QueueCounts(waiting=flat[3 * i], delayed=flat[3 * i + 1], reserved=flat[3 * i + 2])
+            for i, queue in enumerate(names)
+        }
+
+    @_guarded
+    def waiting(self, queue: str | None = None, *, limit: int = 100, offset: int = 0) -> list[QueuedJob]:
+        """Reserved, waiting and delayed jobs, oldest available-at first.
+
+        Read with one MULTI (consistent per queue) plus one round trip for the job data;
+        a job finishing in between is simply left out. Cost grows with ``offset + limit``
+        per queue, which suits a paginated dashboard.
+        """
+        names = [queue] if queue is not None else self._known_queues()
+        end = offset + limit - 1
+        pipe = self.client.pipeline(transaction=True)
+        for name in names:
+            pipe.zrange(self._r(name), 0, end)
+            pipe.lrange(self._q(name), 0, end)
+            pipe.zrange(self._d(name), 0, end)
+        replies = pipe.execute()
+        rows: list[tuple[str, str]] = []
+        for n, name in enumerate(names):
+            for ids in replies[3 * n : 3 * n + 3]:
+                rows += [(_text(i), name) for i in ids]
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        pipe = self.client.pipeline(transaction=False)
+        for key in (self._hashes[0], self._hashes[1], self._hashes[3], self._lease):
+            pipe.hmget(key, ids)
+        payloads, attempts, since, leases = pipe.execute()
+        jobs: list[QueuedJob] = []
+        for (job_id, name), raw, tries, avail, lease in zip(
+            rows, payloads, attempts, since, leases, strict=True
+        ):
+            if raw is None and avail is None:
+                continue  # finished between the two reads
+            reserved_at = int(_text(lease).split("|")[1]) / 1_000_000 if lease is not None else None
+            envelope = decode(job_id, raw or "", name, int(tries or 0))
+            available_at = int(_text(avail)) / 1_000_000 if avail is not None else 0.0
+            jobs.append(QueuedJob(envelope, available_at=available_at, reserved_at=reserved_at))
+        jobs.sort(key=lambda j: (j.reserved_at is None, j.available_at))
+        return jobs[offset : offset + limit]
+
+    @_guarded
+    def delete(self, job_id: str) -> bool:
+        queue = self.client.hget(self._hashes[2], job_id)
+        if queue is None:
+            return False
+        name = _text(queue)
+        return bool(self._run("delete", [*self._hashes, self._q(name), self._d(name)], [job_id]))
+
+    @_guarded
+    def clear(self, queue: str) -> int:
+        keys = [*self._hashes, self._q(queue), self._d(queue)]
+        total = 0
+        while removed := int(self._run("clear", keys, [PUSH_CHUNK])):
+            total += removed
+        return total
+
+    @_guarded
+    def acquire_unique(self, key: str, owner: str, ttl: float) -> bool:
+        return bool(self._run("unique_acquire", [self._u(key)], [owner, max(1, math.ceil(ttl * 1000))]))
+
+    @_guarded
+    def release_unique(self, key: str, owner: str) -> None:
+        self._run("unique_release", [self._u(key)], [owner])
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- maintenance -----------------------------------------------------------
+
+    def delete_all_keys(self) -> int:
+        """Remove every key of this prefix (SCAN + UNLINK; never FLUSHDB). For tests and
+        for an operator retiring a prefix; returns how many keys were removed."""
+        removed = 0
+        batch: list[Any] = []
+        for key in self.client.scan_iter(match=self.keys_pattern(), count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += int(self.client.unlink(*batch))
+                batch = []
+        if batch:
+            removed += int(self.client.unlink(*batch))
+        return removed
