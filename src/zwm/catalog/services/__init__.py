@@ -1,0 +1,40 @@
+"""The catalog's services: customers, the sync, task extraction, housekeeping.
+
+Everything the CLI, the admin, the jobs and the web app do to the catalog goes through
+these functions, so each rule lives in one place.
+"""
+
+from zwm.catalog.services.customers import (
+    CustomerError,
+    CustomerInput,
+    CustomerNotFound,
+    InvalidCustomerConfiguration,
+    build_client,
+    check_credentials,
+    create_customer,
+    credentials_for,
+    get_customer,
+    update_customer,
+)
+from zwm.catalog.services.maintenance import prune_sync_runs, rotate_secrets
+from zwm.catalog.services.sync import sync_customer
+from zwm.catalog.services.tasks import NoStoredExport, reextract_many, reextract_tasks
+
+__all__ = [
+    "CustomerError",
+    "CustomerInput",
+    "CustomerNotFound",
+    "InvalidCustomerConfiguration",
+    "NoStoredExport",
+    "build_client",
+    "check_credentials",
+    "create_customer",
+    "credentials_for",
+    "get_customer",
+    "prune_sync_runs",
+    "reextract_many",
+    "reextract_tasks",
+    "rotate_secrets",
+    "sync_customer",
+    "update_customer",
+]

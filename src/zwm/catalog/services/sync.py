@@ -1,0 +1,437 @@
+"""Synchronise one customer's catalog with Zuora (the seed's steps 1-7).
+
+1. Check the stored settings (environment/base URL, client id, decryptable secret).
+2. Authenticate (the client does, on the first call; a refused credential stops the sync).
+3. List every page of workflow definitions.
+4. Export only what is new or changed -- a different ``updatedAt`` or active version, or no
+   stored export yet; ``full=True`` exports everything -- on a thread pool sized to the
+   client's concurrency cap, *while* the listing continues. At most a small window of exports
+   is in memory at once, so memory does not grow with the catalog.
+5. Save each workflow with its tasks and linkages in one transaction, from the coordinating
+   thread only (SQLite allows one writer; worker threads do HTTP and parsing). The previous
+   export is kept as a :class:`WorkflowVersion` when the content changed.
+6. Tasks gone from an export are deleted (in step 5).
+7. Workflows gone from Zuora are deleted -- **only** after a listing that completed without
+   error and with no fatal export error, and never on an empty listing when the catalog is
+   not empty (unless ``full``): the original deleted whole catalogs on an empty first page.
+
+Errors, by what the caller should do:
+
+* one workflow's export is malformed, incomplete, forbidden or gone (404): a warning on the
+  run, that workflow skipped with its last good data untouched, the others continue;
+* credentials refused / permission denied on the listing / bad stored settings: the run
+  fails and the exception propagates -- the job declares those ``dont_retry``;
+* transient (5xx, timeouts, 429 after the client's own retries): new exports stop, exports
+  in flight are saved, deletion is skipped, the run fails and the error propagates so the
+  queue retries. The retry is cheap: everything saved is "unchanged" next time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.utils import timezone
+
+from zwm.catalog.models import Customer, SyncRun, Workflow, WorkflowVersion
+from zwm.catalog.services.customers import build_client, credentials_for
+from zwm.catalog.services.extract import store_graph
+from zwm.config import get_config
+from zwm.zuora import (
+    WorkflowDefinition,
+    WorkflowExport,
+    ZuoraAuthenticationError,
+    ZuoraClient,
+    ZuoraError,
+    ZuoraInvalidResponseError,
+    ZuoraNotFoundError,
+    ZuoraPermissionError,
+    ZuoraRequestError,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+MAX_WARNINGS = 200
+"""Warnings kept on a run (all are counted in ``failed``): a broken tenant must not make a huge row."""
+WINDOW_PER_WORKER = 2
+"""Exports submitted but not yet saved, per worker thread: bounds memory, keeps workers busy."""
+_CHUNK = 500
+
+# Errors that concern one workflow only: warn and skip it.
+_PER_WORKFLOW_ERRORS = (ZuoraInvalidResponseError, ZuoraNotFoundError, ZuoraPermissionError, ZuoraRequestError)
+
+_DEFINITION_FIELDS = (
+    "name",
+    "description",
+    "status",
+    "type",
+    "version",
+    "active_version_id",
+    "ondemand_trigger",
+    "callout_trigger",
+    "scheduled_trigger",
+    "interval",
+    "timezone",
+    "priority",
+    "zuora_created_at",
+    "zuora_updated_at",
+    "inactive_versions",
+)
+
+
+def definition_values(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The workflow columns a listing item sets (everything but the export)."""
+    return {
+        "name": definition.name,
+        "description": definition.description,
+        "status": definition.status or "",
+        "type": definition.type or "",
+        "version": definition.version or "",
+        "active_version_id": definition.active_version_id or "",
+        "ondemand_trigger": definition.ondemand_trigger,
+        "callout_trigger": definition.callout_trigger,
+        "scheduled_trigger": definition.scheduled_trigger,
+        "interval": definition.interval or "",
+        "timezone": definition.timezone or "",
+        "priority": definition.priority or "",
+        "zuora_created_at": definition.created_at,
+        "zuora_updated_at": definition.updated_at,
+        "inactive_versions": [dict(version.raw) for version in definition.inactive_versions],
+    }
+
+
+@dataclass
+class _Stored:
+    """What the sync needs to know of a stored workflow (no export text: that can be large)."""
+
+    pk: int
+    values: dict[str, Any]
+    content_hash: str
+    has_export: bool
+
+
+def _needs_export(stored: _Stored | None, definition: WorkflowDefinition, full: bool) -> bool:
+    if stored is None or full or not stored.has_export or definition.updated_at is None:
+        return True
+    return (
+        stored.values["zuora_updated_at"] != definition.updated_at
+        or stored.values["active_version_id"] != (definition.active_version_id or "")
+    )
+
+
+class CustomerSync:
+    """One run of the algorithm above; use :func:`sync_customer`."""
+
+    def __init__(
+        self,
+        customer: Customer,
+        run: SyncRun,
+        client: ZuoraClient,
+        *,
+        full: bool,
+        workers: int,
+        progress: Progress | None,
+    ) -> None:
+        self.customer = customer
+        self.run = run
+        self.client = client
+        self.full = full
+        self.progress = progress
+        self.workers = max(1, workers)
+        self.stored: dict[str, _Stored] = {}
+        self.seen: set[str] = set()
+        self.touched: list[int] = []
+        self.definition_updates: list[Workflow] = []
+        self.fatal: ZuoraError | None = None
+        self.submitted = 0
+        self.done = 0
+        self.listing_complete = False
+        self.reported = -1
+
+    # -- steps -----------------------------------------------------------------------
+
+    def execute(self) -> None:
+        self._report(1)
+        self._load_stored()
+        inflight: dict[Future[WorkflowExport], WorkflowDefinition] = {}
+        window = self.workers * WINDOW_PER_WORKER
+        listing_error: ZuoraError | None = None
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="zwm-export") as pool:
+            try:
+                for definition in self._listing():
+                    if self.fatal is not None:
+                        break
+                    if self._needs_export(definition):
+                        inflight[pool.submit(self._export, definition.id)] = definition
+                        self.submitted += 1
+                    self._collect(inflight, block=len(inflight) >= window)
+                else:
+                    self.listing_complete = self.fatal is None
+            except ZuoraError as exc:
+                listing_error = exc
+            finally:
+                if listing_error is not None or self.fatal is not None:
+                    for future in inflight:
+                        future.cancel()
+                while inflight:
+                    self._collect(inflight, block=True)
+        self._flush_unchanged()
+        error = self.fatal or listing_error
+        if error is not None:
+            raise error
+        self._delete_missing()
+        self._report(100)
+
+    def _listing(self) -> Iterator[WorkflowDefinition]:
+        """The listing, each definition once (pages can shift while we read them)."""
+        for definition in self.client.iter_workflows():
+            if definition.id in self.seen:
+                continue
+            self.seen.add(definition.id)
+            self.run.listed += 1
+            yield definition
+
+    def _load_stored(self) -> None:
+        has_export = ExpressionWrapper(Q(export_json__isnull=False), output_field=BooleanField())
+        rows = (
+            Workflow.objects.filter(customer=self.customer)
+            .annotate(has_export=has_export)
+            .values("pk", "zuora_id", "content_hash", "has_export", *_DEFINITION_FIELDS)
+        )
+        for row in rows:
+            self.stored[row["zuora_id"]] = _Stored(
+                pk=row["pk"],
+                values={name: row[name] for name in _DEFINITION_FIELDS},
+                content_hash=row["content_hash"],
+                has_export=bool(row["has_export"]),
+            )
+
+    def _needs_export(self, definition: WorkflowDefinition) -> bool:
+        stored = self.stored.get(definition.id)
+        if _needs_export(stored, definition, self.full):
+            return True
+        assert stored is not None
+        values = definition_values(definition)
+        if values != stored.values:
+            workflow = Workflow(pk=stored.pk, last_synced_at=timezone.now(), **values)
+            self.definition_updates.append(workflow)
+            self.run.updated += 1
+        else:
+            self.touched.append(stored.pk)
+            self.run.unchanged += 1
+        return False
+
+    def _export(self, workflow_id: str) -> WorkflowExport:
+        """Worker thread: download and parse one export, and hash it here, off the coordinator."""
+        export = self.client.export_workflow(workflow_id)
+        _ = export.content_hash
+        return export
+
+    def _collect(self, inflight: dict[Future[WorkflowExport], WorkflowDefinition], *, block: bool) -> None:
+        """Save every finished export (waiting for at least one when ``block``)."""
+        if not inflight:
+            return
+        finished, _ = wait(list(inflight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in finished:
+            definition = inflight.pop(future)
+            self.done += 1
+            if future.cancelled():
+                continue
+            exc = future.exception()
+            if exc is None:
+                self._save(definition, future.result())
+            elif isinstance(exc, _PER_WORKFLOW_ERRORS):
+                self._warn(definition, exc)
+            elif isinstance(exc, ZuoraError):
+                self.fatal = self.fatal or exc
+            else:
+                raise exc
+        self._report_exports()
+
+    # -- writing (coordinating thread only) ---------------------------------------------
+
+    def _save(self, definition: WorkflowDefinition, export: WorkflowExport) -> None:
+        now = timezone.now()
+        stored = self.stored.get(definition.id)
+        self.run.exported += 1
+        try:
+            with transaction.atomic():
+                if stored is None:
+                    self._create(definition, export, now)
+                else:
+                    self._update(stored, definition, export, now)
+        except IntegrityError as exc:  # e.g. a concurrent sync created the same workflow
+            self._warn(definition, exc)
+
+    def _create(self, definition: WorkflowDefinition, export: WorkflowExport, now: datetime) -> None:
+        workflow = Workflow(customer=self.customer, zuora_id=definition.id, **definition_values(definition))
+        self._set_export(workflow, export, now)
+        workflow.save()
+        store_graph(workflow, export)
+        self.run.created += 1
+
+    def _update(self, stored: _Stored, definition: WorkflowDefinition, export: WorkflowExport, now: datetime) -> None:
+        workflow = Workflow.objects.select_for_update().defer("export_json").filter(pk=stored.pk).first()
+        if workflow is None:  # deleted meanwhile (admin, customer edit): store it afresh
+            self._create(definition, export, now)
+            return
+        values = definition_values(definition)
+        changed = values != stored.values
+        if workflow.content_hash != export.content_hash:
+            if stored.has_export:
+                self._keep_previous(workflow, now)
+            self._set_export(workflow, export, now)
+            store_graph(workflow, export)
+            changed = True
+        for name, value in values.items():
+            setattr(workflow, name, value)
+        workflow.last_synced_at = now
+        workflow.save()
+        if changed:
+            self.run.updated += 1
+        else:
+            self.run.unchanged += 1
+
+    def _keep_previous(self, workflow: Workflow, now: datetime) -> None:
+        """Store the export about to be replaced (``workflow`` still holds its old fields)."""
+        WorkflowVersion.objects.create(
+            workflow=workflow,
+            version=workflow.version,
+            exported_version_id=workflow.exported_version_id,
+            export_json=Workflow.objects.filter(pk=workflow.pk).values_list("export_json", flat=True).get(),
+            content_hash=workflow.content_hash,
+            zuora_updated_at=workflow.zuora_updated_at,
+            replaced_at=now,
+            sync_run=self.run,
+        )
+
+    @staticmethod
+    def _set_export(workflow: Workflow, export: WorkflowExport, now: datetime) -> None:
+        workflow.export_json = export.canonical_json
+        workflow.content_hash = export.content_hash
+        workflow.exported_version_id = export.version_id or ""
+        workflow.last_synced_at = now
+
+    def _flush_unchanged(self) -> None:
+        now = timezone.now()
+        for start in range(0, len(self.touched), _CHUNK):
+            Workflow.objects.filter(pk__in=self.touched[start : start + _CHUNK]).update(last_synced_at=now)
+        if self.definition_updates:
+            Workflow.objects.bulk_update(
+                self.definition_updates, [*_DEFINITION_FIELDS, "last_synced_at"], batch_size=100
+            )
+
+    def _delete_missing(self) -> None:
+        if not self.listing_complete:
+            return
+        gone = [stored.pk for zuora_id, stored in self.stored.items() if zuora_id not in self.seen]
+        if not gone:
+            return
+        if not self.seen and not self.full:
+            self._add_warning(
+                f"Zuora listed no workflows; the {len(gone)} stored were kept. If the tenant really has "
+                "none left, run a full sync (--full) to remove them."
+            )
+            return
+        for start in range(0, len(gone), _CHUNK):
+            Workflow.objects.filter(pk__in=gone[start : start + _CHUNK]).delete()
+        self.run.deleted = len(gone)
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def _warn(self, definition: WorkflowDefinition, exc: BaseException) -> None:
+        self.run.failed += 1
+        label = f"workflow {definition.id}" + (f" ({definition.name})" if definition.name else "")
+        if isinstance(exc, ZuoraNotFoundError):
+            text = f"{label} was listed but is gone from Zuora (404); kept until a listing no longer shows it"
+        elif isinstance(exc, ZuoraInvalidResponseError):
+            text = f"{label} skipped, its export is invalid: {exc}; the last good data is kept"
+        else:
+            text = f"{label} skipped: {exc}; the last good data is kept"
+        log.warning("sync of customer %s: %s", self.customer.pk, text)
+        self._add_warning(text)
+
+    def _add_warning(self, text: str) -> None:
+        if len(self.run.warnings) < MAX_WARNINGS:
+            self.run.warnings.append(text)
+        elif len(self.run.warnings) == MAX_WARNINGS:
+            self.run.warnings.append("... further warnings omitted (see the failed count)")
+
+    def _report_exports(self) -> None:
+        if self.listing_complete and self.submitted:
+            self._report(5 + (90 * self.done) // self.submitted)
+
+    def _report(self, pct: int) -> None:
+        pct = max(0, min(100, pct))
+        if self.progress is not None and pct > self.reported:
+            self.reported = pct
+            self.progress(pct)
+
+
+def sync_customer(
+    customer: Customer | int,
+    *,
+    trigger: str = SyncRun.Trigger.CLI,
+    full: bool = False,
+    progress: Progress | None = None,
+    client: ZuoraClient | None = None,
+    workers: int | None = None,
+) -> SyncRun:
+    """Synchronise one customer; returns its finished :class:`SyncRun`.
+
+    Raises on failure *after* recording it on the run and on the customer: a refused
+    credential (``ZuoraAuthenticationError``), denied listing (``ZuoraPermissionError``),
+    bad stored settings (``InvalidCustomerConfiguration``), or a retryable ``ZuoraError``.
+    ``client`` overrides the one built from the customer's settings (benchmarks, tests);
+    ``workers`` (default ``ZWM_ZUORA_CONCURRENCY``, the client's own cap) sizes the export pool.
+    """
+    workers = workers or get_config().zuora_concurrency
+    if not isinstance(customer, Customer):
+        customer = Customer.objects.get(pk=customer)
+    run = SyncRun.objects.create(customer=customer, trigger=trigger, full=full, started_at=timezone.now())
+    try:
+        if client is None:
+            with build_client(credentials_for(customer)) as owned:
+                CustomerSync(customer, run, owned, full=full, workers=workers, progress=progress).execute()
+        else:
+            CustomerSync(customer, run, client, full=full, workers=workers, progress=progress).execute()
+    except BaseException as exc:
+        _finish(customer, run, error=exc)
+        raise
+    _finish(customer, run, error=None)
+    return run
+
+
+def _finish(customer: Customer, run: SyncRun, *, error: BaseException | None) -> None:
+    now = timezone.now()
+    run.finished_at = now
+    run.status = SyncRun.Status.FAILED if error is not None else SyncRun.Status.SUCCEEDED
+    run.error = _describe(error) if error is not None else ""
+    run.save()
+    customer.last_sync_status = run.status
+    customer.last_sync_error = run.error or (f"{run.failed} workflow(s) skipped, see the sync run" if run.failed else "")
+    if error is None:
+        customer.last_synced_at = now
+    Customer.objects.filter(pk=customer.pk).update(
+        last_sync_status=customer.last_sync_status,
+        last_sync_error=customer.last_sync_error,
+        last_synced_at=customer.last_synced_at,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ZuoraAuthenticationError):
+        return f"Zuora refused the credentials: {error}. Check the client id, secret and environment."
+    if isinstance(error, ZuoraPermissionError):
+        return f"Zuora denied access: {error}. The OAuth user needs Workflow View (and Manage) access."
+    if isinstance(error, ZuoraError) and error.retryable:
+        return f"Zuora is unavailable: {error}. The sync will be retried."
+    return f"{type(error).__name__}: {error}" if not isinstance(error, ZuoraError) else str(error)
