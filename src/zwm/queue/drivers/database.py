@@ -29,12 +29,15 @@ it refers to.
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 import psycopg
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.models import Count, F, Q
 
 from zwm.queue.drivers import database_pg as pg
@@ -43,7 +46,12 @@ from zwm.queue.job import Envelope, PayloadError
 from zwm.queue.models import QueuedJob as JobRow
 from zwm.queue.models import UniqueLock
 
+T = TypeVar("T")
+
+_COMPLETE = "DELETE FROM jobs WHERE uuid = %s AND lease_token = %s"
 _PUSH_CHUNK = 5000
+_DEADLOCK_RETRIES = 5
+_MYSQL_DEADLOCK_CODES = {1205, 1213}  # lock wait timeout, deadlock: the transaction was rolled back
 _MAX_QUEUE_NAME = 100
 _MAX_LOCK_KEY = 191
 
@@ -96,6 +104,30 @@ class DatabaseDriver(Driver):
     def _postgres(self) -> bool:
         return connections[self.using].vendor == "postgresql"
 
+    def _retrying(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` (one transaction), retrying it when InnoDB picks it as a deadlock victim.
+
+        InnoDB can deadlock two transactions that lock rows through different indexes (a
+        reservation scanning ``(queue, available_at)`` against an acknowledgement by
+        ``uuid``) and rolls one back whole, so running it again is safe -- unless it was
+        part of a caller's transaction, which only the caller can retry.
+        """
+        connection = connections[self.using]
+        for attempt in range(_DEADLOCK_RETRIES):
+            try:
+                return operation()
+            except OperationalError as exc:
+                retryable = (
+                    connection.vendor == "mysql"
+                    and not connection.in_atomic_block
+                    and exc.args[0] in _MYSQL_DEADLOCK_CODES
+                    and attempt < _DEADLOCK_RETRIES - 1
+                )
+                if not retryable:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))
+        raise AssertionError("unreachable")
+
     # -- producing -------------------------------------------------------------
 
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
@@ -133,7 +165,7 @@ class DatabaseDriver(Driver):
             if len(rows) >= limit:
                 break
             take = self._reserve_from if not self._postgres else self._reserve_from_pg
-            rows.extend(take(queue, now, limit - len(rows), token, until))
+            rows.extend(self._retrying(partial(take, queue, now, limit - len(rows), token, until)))
         return [
             Reservation(envelope=_decode(*row), token=token, lease_expires_at=until, reserved_at=now)
             for row in rows
@@ -167,16 +199,15 @@ class DatabaseDriver(Driver):
         _check_queues(queues)
         if timeout <= 0:
             return
-        due = self._next_due(queues)
-        now = time.time()
-        if due is not None:
-            if due <= now:
-                return
-            timeout = min(timeout, due - now)
         if self._postgres:
             self._wait_notified(queues, timeout)
         else:
             self._wait_polling(queues, timeout)
+
+    def _until_due(self, queues: Sequence[str], timeout: float) -> float:
+        """``timeout`` shortened to when the next delayed job or lapsing lease comes due."""
+        due = self._next_due(queues)
+        return timeout if due is None else max(0.0, min(timeout, due - time.time()))
 
     def _next_due(self, queues: Sequence[str]) -> float | None:
         """When the earliest job of ``queues`` becomes available (delayed, or lease end)."""
@@ -193,23 +224,22 @@ class DatabaseDriver(Driver):
 
     def _wait_notified(self, queues: Sequence[str], timeout: float) -> None:
         try:
-            with self._listeners.get() as (listener, fresh):
-                if fresh:
-                    return  # a job may have been pushed before we listened: let the caller look
-                listener.wait(queues, timeout)
+            with self._listeners.get() as listener:
+                # Listening before looking: a job pushed after the look is notified, one
+                # pushed before it is seen by the look. No wake-up is lost.
+                left = self._until_due(queues, timeout)
+                if left > 0:
+                    listener.wait(queues, left)
         except (psycopg.Error, OSError):
             time.sleep(min(timeout, 1.0))  # server gone: do not spin; the next call reconnects
 
     def _wait_polling(self, queues: Sequence[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self._until_due(queues, timeout)
         interval = self.poll_min
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(interval, left))
-            if (
-                JobRow.objects.using(self.using)
-                .filter(queue__in=queues, available_at__lte=time.time())
-                .exists()
-            ):
+            ready = JobRow.objects.using(self.using).filter(queue__in=queues, available_at__lte=time.time())
+            if ready.exists():
                 return
             interval = min(interval * 2, self.poll_max)
 
@@ -219,43 +249,43 @@ class DatabaseDriver(Driver):
         if not lease > 0:
             raise ValueError(f"lease must be positive seconds, got {lease}")
         until = time.time() + lease
-        with transaction.atomic(using=self.using):
-            return [
-                JobRow.objects.using(self.using)
-                .filter(uuid=r.envelope.id, lease_token=r.token)
-                .update(lease_expires_at=until, available_at=until)
-                == 1
-                for r in reservations
-            ]
+
+        def renew() -> list[bool]:
+            with transaction.atomic(using=self.using):
+                return [
+                    JobRow.objects.using(self.using)
+                    .filter(uuid=r.envelope.id, lease_token=r.token)
+                    .update(lease_expires_at=until, available_at=until)
+                    == 1
+                    for r in reservations
+                ]
+
+        return self._retrying(renew)
 
     def complete(self, reservation: Reservation) -> bool:
         with connections[self.using].cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM jobs WHERE uuid = %s AND lease_token = %s",
-                [reservation.envelope.id, reservation.token],
-            )
+            cursor.execute(_COMPLETE, [reservation.envelope.id, reservation.token])
             return bool(cursor.rowcount == 1)
 
     def complete_many(self, reservations: Sequence[Reservation]) -> list[bool]:
         pairs = [(r.envelope.id, r.token) for r in reservations]
         if not pairs:
             return []
-        portable = self._complete_many_portable
-        done = pg.complete_many(self.using, pairs) if self._postgres else portable(pairs)
+        if self._postgres:
+            done = pg.complete_many(self.using, pairs)
+        else:
+            done = self._retrying(lambda: self._complete_many_portable(pairs))
         return [pair[0] in done for pair in pairs]
 
     def _complete_many_portable(self, pairs: Sequence[tuple[str, str]]) -> set[str]:
-        tokens = dict(pairs)
-        with transaction.atomic(using=self.using):
-            held = (
-                JobRow.objects.using(self.using)
-                .select_for_update()
-                .filter(uuid__in=list(tokens))
-                .values_list("id", "uuid", "lease_token")
-            )
-            mine = {row_id: job_uuid for row_id, job_uuid, token in held if tokens[job_uuid] == token}
-            JobRow.objects.using(self.using).filter(id__in=list(mine)).delete()
-        return set(mine.values())
+        """One fenced DELETE per job, one commit for all: each statement locks only its row."""
+        done: set[str] = set()
+        with transaction.atomic(using=self.using), connections[self.using].cursor() as cursor:
+            for job_uuid, token in pairs:
+                cursor.execute(_COMPLETE, [job_uuid, token])
+                if cursor.rowcount == 1:
+                    done.add(job_uuid)
+        return done
 
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
         if not delay >= 0:
@@ -336,10 +366,15 @@ class DatabaseDriver(Driver):
         key = _lock_key(key)
         now = time.time()
         locks = UniqueLock.objects.using(self.using)
-        with transaction.atomic(using=self.using):
-            locks.filter(key=key, expires_at__lte=now).delete()
-            locks.bulk_create([UniqueLock(key=key, owner=owner, expires_at=now + ttl)], ignore_conflicts=True)
-            return locks.filter(key=key, owner=owner).exists()
+
+        def take() -> bool:
+            with transaction.atomic(using=self.using):
+                locks.filter(key=key, expires_at__lte=now).delete()
+                lock = UniqueLock(key=key, owner=owner, expires_at=now + ttl)
+                locks.bulk_create([lock], ignore_conflicts=True)
+                return locks.filter(key=key, owner=owner).exists()
+
+        return self._retrying(take)
 
     def release_unique(self, key: str, owner: str) -> None:
         UniqueLock.objects.using(self.using).filter(key=_lock_key(key), owner=owner).delete()

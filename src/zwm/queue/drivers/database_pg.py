@@ -138,20 +138,17 @@ class Listeners:
         self._local = threading.local()
 
     @contextmanager
-    def get(self) -> Iterator[tuple[Listener, bool]]:
-        """Yield this thread's listener and whether it was just created.
-
-        A listener that breaks (server restart) is dropped so the next call reconnects.
-        """
+    def get(self) -> Iterator[Listener]:
+        """Yield this thread's listener; one that breaks (server restart) is dropped so the
+        next call reconnects."""
         listener: Listener | None = getattr(self._local, "listener", None)
         if listener is not None and self._local.pid != os.getpid():
             listener = None  # inherited through fork: the parent owns that socket
-        fresh = listener is None
         if listener is None:
             listener = Listener(self.using)
             self._local.listener, self._local.pid = listener, os.getpid()
         try:
-            yield listener, fresh
+            yield listener
         except (psycopg.Error, OSError):
             self._local.listener = None
             listener.close()
