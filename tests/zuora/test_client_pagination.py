@@ -1,0 +1,222 @@
+"""Listing pagination against the simulator, plus a scripted server for misbehaving paginators."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from zwm.zuora import Credentials, MemoryTokenCache, ZuoraClient, ZuoraInvalidResponseError
+from zwm.zuora.simulator import Faults, ZuoraSimulator
+
+ClientFactory = Callable[..., ZuoraClient]
+TENANT = "acme"  # the conftest's tenant
+
+
+@pytest.mark.parametrize(
+    ("workflows", "list_requests"), [(0, 1), (1, 1), (49, 1), (50, 1), (51, 2), (100, 2), (101, 3)]
+)
+def test_every_workflow_once_at_page_edges(
+    sim: ZuoraSimulator, make_client: ClientFactory, workflows: int, list_requests: int
+) -> None:
+    sim.add_tenant("edge", workflows=workflows)
+    edge = sim.tenants()[-1]
+    client = make_client(Credentials(sim.base_url, edge.client_id, edge.client_secret))
+    assert [wf.id for wf in client.iter_workflows()] == sim.workflow_ids("edge")
+    assert sim.stats("edge")["list"] == list_requests
+
+
+@pytest.mark.parametrize("style", ["absent", "null", "empty"])
+def test_any_last_page_marker_ends_the_listing(sim: ZuoraSimulator, client: ZuoraClient, style: str) -> None:
+    sim.set_faults(TENANT, Faults(last_page_style=style))
+    assert len(client.list_workflows(page_length=2)) == 5
+    assert sim.stats(TENANT)["list"] == 3
+
+
+def test_a_full_last_page_linking_to_an_empty_one(sim: ZuoraSimulator, client: ZuoraClient) -> None:
+    sim.add_workflow(TENANT)  # 6 workflows, pages of 3: the second page is full
+    sim.set_faults(TENANT, Faults(trailing_empty_page=True))
+    assert len(client.list_workflows(page_length=3)) == 6
+    assert sim.stats(TENANT)["list"] == 3
+
+
+def test_empty_listing(sim: ZuoraSimulator, client: ZuoraClient) -> None:
+    sim.set_faults(TENANT, Faults(empty_listing=True))
+    assert client.list_workflows() == []
+
+
+def test_small_pages_use_the_default_page_length_of_the_client(
+    sim: ZuoraSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(page_length=2)
+    assert len(client.list_workflows()) == 5
+    assert sim.stats(TENANT)["list"] == 3
+
+
+@pytest.mark.parametrize("page_length", [0, 51, 100, -1])
+def test_page_length_outside_1_to_50_is_refused_before_any_request(
+    sim: ZuoraSimulator, make_client: ClientFactory, page_length: int
+) -> None:
+    with pytest.raises(ValueError, match="page_length must be between 1 and 50"):
+        make_client(page_length=page_length)
+    client = make_client()
+    with pytest.raises(ValueError, match="page_length must be between 1 and 50"):
+        client.list_workflows(page_length=page_length)
+    assert sim.stats(TENANT)["list"] == 0
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["https://evil.example.com", "http://127.0.0.2:{port}", "http://127.0.0.1:1", "https://127.0.0.1:{port}"],
+)
+def test_next_page_to_another_origin_is_refused(
+    sim: ZuoraSimulator, client: ZuoraClient, elsewhere: str
+) -> None:
+    sim.set_faults(TENANT, Faults(next_page_base=elsewhere.format(port=sim.port)))
+    with pytest.raises(ZuoraInvalidResponseError, match="refusing to send the token there"):
+        client.list_workflows(page_length=2)
+    assert sim.stats(TENANT)["list"] == 1
+
+
+def test_tasks_listing_paginates_and_filters(sim: ZuoraSimulator, client: ZuoraClient) -> None:
+    workflow_id = sim.workflow_ids(TENANT)[0]
+    export = client.export_workflow(workflow_id)
+    tasks = client.list_tasks(workflow_id=export.version_id, page_length=2)
+    assert [t.id for t in tasks] == [t.id for t in export.tasks]
+    assert len(client.list_tasks()) >= len(tasks)
+    assert client.list_tasks(instance=True) == []
+    with pytest.raises(ValueError, match="between 1 and 100"):
+        client.list_tasks(page_length=101)
+
+
+def test_versions_and_single_definitions(sim: ZuoraSimulator, client: ZuoraClient) -> None:
+    for listed in client.list_workflows():
+        single = client.get_workflow(listed.id)
+        assert (single.id, single.name, single.active_version_id) == (
+            listed.id,
+            listed.name,
+            listed.active_version_id,
+        )
+        assert single.priority is not None
+        versions = client.list_versions(listed.id)
+        assert {v.id for v in versions} == {listed.active_version_id} | {
+            v.id for v in listed.inactive_versions
+        }
+
+
+def test_content_hash_is_stable_and_changes_with_a_new_version(
+    sim: ZuoraSimulator, client: ZuoraClient
+) -> None:
+    workflow_id = sim.workflow_ids(TENANT)[0]
+    before = client.export_workflow(workflow_id)
+    assert client.export_workflow(workflow_id).content_hash == before.content_hash
+    sim.change_workflow(TENANT, workflow_id)
+    after = client.export_workflow(workflow_id)
+    assert after.content_hash != before.content_hash
+    assert after.version_id != before.version_id
+
+
+# -- a scripted server, for paginators the simulator never produces ------------------------
+
+Page = Callable[[int, str], dict[str, Any]]
+"""(page number, our base URL) -> the JSON body of that listing page."""
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[Page], ZuoraClient]]:
+    """A minimal real HTTP server answering ``/oauth/token`` and ``/workflows`` from a script."""
+    servers: list[ThreadingHTTPServer] = []
+    clients: list[ZuoraClient] = []
+
+    def start(page: Page) -> ZuoraClient:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self._answer({"access_token": "scripted-token", "expires_in": 3599})
+
+            def do_GET(self) -> None:
+                number = int(parse_qs(urlsplit(self.path).query).get("page", ["1"])[0])
+                self._answer(page(number, base_url))
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        client = ZuoraClient(
+            Credentials(base_url, "id", "secret"), token_cache=MemoryTokenCache(), timeout=2.0
+        )
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _items(page: int, count: int) -> list[dict[str, Any]]:
+    return [{"id": page * 100 + i, "name": f"wf {page}-{i}"} for i in range(count)]
+
+
+def test_a_short_page_ends_the_listing_even_with_a_next_page(scripted: Callable[[Page], ZuoraClient]) -> None:
+    client = scripted(
+        lambda page, base: {
+            "data": _items(page, 1),
+            "pagination": {"next_page": f"{base}/workflows?page={page + 1}"},
+        }
+    )
+    assert [wf.id for wf in client.list_workflows(page_length=2)] == ["100"]
+
+
+def test_a_server_repeating_a_next_page_url_is_refused(scripted: Callable[[Page], ZuoraClient]) -> None:
+    client = scripted(
+        lambda page, base: {"data": _items(page, 2), "pagination": {"next_page": f"{base}/workflows?page=2"}}
+    )
+    with pytest.raises(ZuoraInvalidResponseError, match="already visited; the server loops"):
+        client.list_workflows(page_length=2)
+
+
+def test_a_server_repeating_a_page_is_refused(scripted: Callable[[Page], ZuoraClient]) -> None:
+    client = scripted(
+        lambda page, base: {
+            "data": _items(1, 2),
+            "pagination": {"next_page": f"{base}/workflows?page={page + 1}"},
+        }
+    )
+    with pytest.raises(ZuoraInvalidResponseError, match="same items as the page before"):
+        client.list_workflows(page_length=2)
+
+
+def test_relative_next_page_and_shifted_items_are_handled(scripted: Callable[[Page], ZuoraClient]) -> None:
+    """A workflow created mid-listing shifts the pages: the repeated item is yielded once."""
+    pages = {1: [1, 2], 2: [2, 3], 3: [4]}
+
+    def page(number: int, base: str) -> dict[str, Any]:
+        data = [{"id": i} for i in pages[number]]
+        return {"data": data, "pagination": {"next_page": f"/workflows?page={number + 1}&page_length=2"}}
+
+    assert [wf.id for wf in scripted(page).list_workflows(page_length=2)] == ["1", "2", "3", "4"]
+
+
+def test_listing_body_without_data_is_invalid(scripted: Callable[[Page], ZuoraClient]) -> None:
+    client = scripted(lambda page, base: {"workflows": []})
+    with pytest.raises(ZuoraInvalidResponseError, match="'data' is missing or not a list"):
+        client.list_workflows()
