@@ -9,7 +9,6 @@ only allows within a slot; the price is that one prefix cannot be spread over sh
     {p}:queue     HASH  job id -> queue name
     {p}:since     HASH  job id -> available-at (us), for the Jobs Waiting listing
     {p}:lease     HASH  job id -> "token|reserved-at-us" while reserved (the fencing token)
-    {p}:acked     ZSET  tokens accepted in the last minute (idempotent retries of acks)
     {p}:queues    SET   every queue name ever pushed to
     {p}:q:<queue> LIST  waiting job ids, FIFO
     {p}:d:<queue> ZSET  delayed job ids by available-at (us)
@@ -29,17 +28,18 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
 from redis.commands.core import Script
 
 from zwm.queue.drivers.base import Driver, QueueCounts, QueuedJob, Reservation
-from zwm.queue.job import Envelope, Job, PayloadError
+from zwm.queue.job import Envelope, PayloadError
 from zwm.queue.redis_safety import check_reachable, translated, warn_if_unsafe
 from zwm.queue.redis_url import SOCKET_TIMEOUT, connect
 
@@ -56,9 +56,6 @@ script never holds Redis (single-threaded) for more than a few milliseconds."""
 NOTIFY_CAP = 64
 """Most wake-up tokens left for blocked workers; more idle workers are woken in a chain
 (each reserve that leaves work behind wakes one more)."""
-ACK_MEMORY = 60.0
-"""Seconds an accepted ack token is remembered, so a retried ack is not mistaken for a
-lost lease after a connection drop."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -95,46 +92,43 @@ def _us(seconds: float) -> int:
     return max(0, math.ceil(seconds * 1_000_000))
 
 
-class UnreadablePayload(Job):
-    """Stands in for a job whose stored payload cannot be read; it never runs.
-
-    Building it raises :class:`PayloadError` carrying the reason, exactly as a payload
-    naming a class that no longer exists does -- so the worker records the failure with
-    its reason through its ordinary path and carries on.
-    """
-
-    @classmethod
-    def from_arguments(cls, arguments: Mapping[str, Any]) -> Self:
-        raise PayloadError(str(arguments.get("reason", "unreadable payload")))
-
-
-UNREADABLE_JOB = UnreadablePayload.class_path()
+_JOB_FIELD = re.compile(r'"job"\s*:\s*"([^"\\]{1,300})"')
 
 
 def decode(job_id: str, raw: bytes | str, queue: str, attempts: int) -> Envelope:
-    """Rebuild the envelope of a stored job, with the attempt count Redis keeps.
+    """Rebuild the envelope of a stored job; Redis, not the JSON, is authoritative for
+    id, queue and attempts.
 
     A payload that cannot be decoded (garbage written by hand, a truncated value, a
-    missing hash entry) must not make ``reserve`` raise -- the job would stay stuck at the
-    head of its queue and stop every worker. It is handed out instead as an
-    :class:`UnreadablePayload` envelope (one try) whose ``args`` carry the reason and the
-    start of the raw text; ``envelope.build()`` raises :class:`PayloadError` with the reason.
+    missing hash entry) must not make ``reserve`` raise -- the job would stay at the head
+    of its queue and stop every worker. It is handed out as
+    :meth:`Envelope.undecodable`, whose ``build()`` raises :class:`PayloadError` with the
+    reason, so the worker fails it through its ordinary path (as the database driver does).
     """
+    text = _text(raw)
     try:
-        if not raw:
-            raise PayloadError("payload is missing")
+        if not text:
+            raise PayloadError("payload is missing from Redis")
         envelope = Envelope.from_json(raw)
     except PayloadError as exc:
-        return Envelope(
-            job=UNREADABLE_JOB,
-            args={"reason": f"corrupt payload in Redis: {exc}", "raw": _text(raw)[:500]},
-            queue=queue,
+        found = _JOB_FIELD.search(text)
+        return Envelope.undecodable(
             id=job_id,
+            queue=queue,
+            job=found.group(1) if found else "unknown",
             attempts=attempts,
-            max_tries=1,
+            raw=text,
+            reason=str(exc),
         )
-    envelope.id, envelope.attempts, envelope.queue = job_id, attempts, queue
+    envelope.id, envelope.queue, envelope.attempts = job_id, queue, attempts
     return envelope
+
+
+def _check_queues(queues: Sequence[str]) -> None:
+    if isinstance(queues, str):
+        raise TypeError("queues must be a sequence of names, not a string")
+    if not all(queues):
+        raise ValueError("queue names must be non-empty")
 
 
 def _guarded(method: Callable[P, R]) -> Callable[P, R]:
@@ -175,7 +169,6 @@ class RedisDriver(Driver):
         self._tag = tag
         self._hashes = [f"{tag}:payload", f"{tag}:attempts", f"{tag}:queue", f"{tag}:since"]
         self._lease = f"{tag}:lease"
-        self._acked = f"{tag}:acked"
         self._queues = f"{tag}:queues"
         self._scripts: dict[str, Script] = {n: self.client.register_script(s) for n, s in _SOURCES.items()}
         self._checked = False
@@ -226,6 +219,7 @@ class RedisDriver(Driver):
 
     @_guarded
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
+        _check_queues([e.queue for e in envelopes])
         delay = _us(available_at - time.time()) if available_at is not None else 0
         by_queue: dict[str, list[Envelope]] = {}
         for envelope in envelopes:
@@ -243,31 +237,34 @@ class RedisDriver(Driver):
 
     @_guarded
     def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
-        if limit < 1 or not queues:
+        _check_queues(queues)
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        if not lease > 0:
+            raise ValueError(f"lease must be positive seconds, got {lease}")
+        if not queues:
             return []
         if not self._checked:
             self.check()
         keys = [*self._hashes[:2], self._lease]
         for queue in queues:
             keys += [*self._queue_keys(queue), self._n(queue)]
+        # The lease runs on the server's clock from the moment the script runs; reported
+        # in the caller's clock from *before* the call, so it errs on the early side.
+        reserved_at = time.time()
         reply = self._run("reserve", keys, [_us(lease), limit, uuid.uuid4().hex])
-        now = int(reply[0]) / 1_000_000
         out: list[Reservation] = []
         for i in range(1, len(reply), 5):
-            job_id, raw, attempts, token = (
-                _text(reply[i]),
-                reply[i + 1],
-                int(reply[i + 2]),
-                _text(reply[i + 3]),
-            )
-            envelope = decode(job_id, raw, queues[int(reply[i + 4])], attempts)
-            out.append(Reservation(envelope, token, lease_expires_at=now + lease, reserved_at=now))
+            job_id, raw, attempts, token, index = reply[i : i + 5]
+            envelope = decode(_text(job_id), raw, queues[int(index)], int(attempts))
+            out.append(Reservation(envelope, _text(token), reserved_at + lease, reserved_at))
         return out
 
     @_guarded
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Block on the queues' wake-up lists (``BLPOP``), for at most ``timeout`` seconds
         and never past the moment a delayed job comes due or a lease lapses."""
+        _check_queues(queues)
         if not queues or timeout <= 0:
             return
         keys = [key for queue in queues for key in self._queue_keys(queue)]
@@ -279,6 +276,8 @@ class RedisDriver(Driver):
 
     @_guarded
     def extend(self, reservations: Sequence[Reservation], *, lease: float) -> list[bool]:
+        if not lease > 0:
+            raise ValueError(f"lease must be positive seconds, got {lease}")
         if not reservations:
             return []
         keys = [self._lease, *(self._r(r.envelope.queue) for r in reservations)]
@@ -295,18 +294,17 @@ class RedisDriver(Driver):
         """Acknowledge several jobs in one round trip; ``False`` where the lease was lost."""
         if not reservations:
             return []
-        keys = [*self._hashes, self._lease, self._acked, *(self._r(r.envelope.queue) for r in reservations)]
-        args: list[Any] = [_us(ACK_MEMORY)]
-        for r in reservations:
-            args += (r.envelope.id, r.token)
+        keys = [*self._hashes, self._lease, *(self._r(r.envelope.queue) for r in reservations)]
+        args = [value for r in reservations for value in (r.envelope.id, r.token)]
         return [bool(x) for x in self._run("complete", keys, args)]
 
     @_guarded
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
+        if not delay >= 0:
+            raise ValueError(f"delay must be non-negative seconds, got {delay}")
         queue = reservation.envelope.queue
-        keys = [self._lease, self._acked, self._hashes[3], self._r(queue), self._q(queue), self._d(queue)]
-        keys.append(self._n(queue))
-        args = [reservation.envelope.id, reservation.token, _us(delay), NOTIFY_CAP, _us(ACK_MEMORY)]
+        keys = [self._lease, self._hashes[3], self._r(queue), self._q(queue), self._d(queue), self._n(queue)]
+        args = [reservation.envelope.id, reservation.token, _us(delay), NOTIFY_CAP]
         return bool(self._run("release", keys, args))
 
     def _known_queues(self) -> list[str]:
@@ -314,52 +312,66 @@ class RedisDriver(Driver):
 
     @_guarded
     def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:
+        """Per queue; with ``queues=None``, every queue that holds a job (as the database
+        driver: a queue exists while it has jobs)."""
+        if queues is not None:
+            _check_queues(queues)
         names = list(queues) if queues is not None else self._known_queues()
         if not names:
             return {}
         keys = [key for queue in names for key in self._queue_keys(queue)]
         flat = [int(x) for x in self._run("counts", keys, [])]
-        return {
+        out = {
             queue: QueueCounts(waiting=flat[3 * i], delayed=flat[3 * i + 1], reserved=flat[3 * i + 2])
             for i, queue in enumerate(names)
         }
+        if queues is None:
+            out = {queue: c for queue, c in out.items() if c != QueueCounts()}
+        return out
 
     @_guarded
     def waiting(self, queue: str | None = None, *, limit: int = 100, offset: int = 0) -> list[QueuedJob]:
-        """Reserved, waiting and delayed jobs, oldest available-at first.
+        """Reserved, waiting and delayed jobs: reserved first, then by available-at.
 
         Read with one MULTI (consistent per queue) plus one round trip for the job data;
         a job finishing in between is simply left out. Cost grows with ``offset + limit``
-        per queue, which suits a paginated dashboard.
+        per queue, which suits a paginated dashboard. Times are converted from the server's
+        clock to the caller's.
         """
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must be non-negative")
         names = [queue] if queue is not None else self._known_queues()
+        if limit == 0 or not names:
+            return []
         end = offset + limit - 1
         pipe = self.client.pipeline(transaction=True)
+        pipe.time()
         for name in names:
-            pipe.zrange(self._r(name), 0, end)
+            pipe.zrange(self._r(name), 0, end, withscores=True)
             pipe.lrange(self._q(name), 0, end)
             pipe.zrange(self._d(name), 0, end)
-        replies = pipe.execute()
-        rows: list[tuple[str, str]] = []
+        (seconds, micros), *replies = pipe.execute()
+        server_now = seconds * 1_000_000 + micros
+        skew = time.time() - server_now / 1_000_000
+        rows: list[tuple[str, str, bool]] = []  # id, queue, holds a live lease
         for n, name in enumerate(names):
-            for ids in replies[3 * n : 3 * n + 3]:
-                rows += [(_text(i), name) for i in ids]
+            reserved, waiting, delayed = replies[3 * n : 3 * n + 3]
+            rows += [(_text(i), name, expiry > server_now) for i, expiry in reserved]
+            rows += [(_text(i), name, False) for i in (*waiting, *delayed)]
         if not rows:
             return []
-        ids = [r[0] for r in rows]
         pipe = self.client.pipeline(transaction=False)
         for key in (self._hashes[0], self._hashes[1], self._hashes[3], self._lease):
-            pipe.hmget(key, ids)
-        payloads, attempts, since, leases = pipe.execute()
+            pipe.hmget(key, [r[0] for r in rows])
         jobs: list[QueuedJob] = []
-        for (job_id, name), raw, tries, avail, lease in zip(
-            rows, payloads, attempts, since, leases, strict=True
-        ):
-            if raw is None and avail is None:
+        for (job_id, name, live), raw, attempts, since, lease in zip(rows, *pipe.execute(), strict=True):
+            if raw is None and since is None:
                 continue  # finished between the two reads
-            reserved_at = int(_text(lease).split("|")[1]) / 1_000_000 if lease is not None else None
-            envelope = decode(job_id, raw or "", name, int(tries or 0))
-            available_at = int(_text(avail)) / 1_000_000 if avail is not None else 0.0
+            reserved_at = None
+            if live and lease is not None:
+                reserved_at = int(_text(lease).split("|")[1]) / 1_000_000 + skew
+            available_at = int(_text(since)) / 1_000_000 + skew if since is not None else 0.0
+            envelope = decode(job_id, raw or "", name, int(attempts or 0))
             jobs.append(QueuedJob(envelope, available_at=available_at, reserved_at=reserved_at))
         jobs.sort(key=lambda j: (j.reserved_at is None, j.available_at))
         return jobs[offset : offset + limit]

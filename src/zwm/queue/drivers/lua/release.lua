@@ -1,23 +1,19 @@
--- KEYS: lease, acked, since, reserved, q, delayed, notify
--- ARGV: id, token, delay_us, notify_cap, ack_memory_us. Returns 1/0.
+-- KEYS: lease, since, reserved, q, delayed, notify
+-- ARGV: id, token, delay_us, notify_cap. Returns 1, or 0 if the token lost the lease.
+-- The attempt count stays: it was counted when the job was reserved.
 local id, token = ARGV[1], ARGV[2]
-local now = now_us()
 if not holds(KEYS[1], id, token) then
-  if redis.call('ZSCORE', KEYS[2], token) then
-    return 1
-  end
   return 0
 end
+local now = now_us()
 local delay = tonumber(ARGV[3])
-redis.call('ZREM', KEYS[4], id)
+redis.call('ZREM', KEYS[3], id)
 redis.call('HDEL', KEYS[1], id)
-redis.call('HSET', KEYS[3], id, fmt(now + math.max(delay, 0)))
+redis.call('HSET', KEYS[2], id, fmt(now + delay))
 if delay > 0 then
-  redis.call('ZADD', KEYS[6], fmt(now + delay), id)
+  redis.call('ZADD', KEYS[5], fmt(now + delay), id)
 else
-  redis.call('RPUSH', KEYS[5], id)
+  redis.call('RPUSH', KEYS[4], id)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now - tonumber(ARGV[5])))
-redis.call('ZADD', KEYS[2], fmt(now), token)
-wake(KEYS[7], 1, tonumber(ARGV[4]))
+wake(KEYS[6], 1, tonumber(ARGV[4]))
 return 1
