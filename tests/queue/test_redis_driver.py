@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from redis.crc import key_slot
 
 from zwm.queue.drivers.base import Reservation
@@ -117,7 +116,8 @@ def test_missing_or_garbage_entries_are_failed_with_the_reason(driver: RedisDriv
         broken.build()
     with pytest.raises(PayloadError, match="payload is missing from Redis"):
         absent.build()
-    assert good.invalid is None and good.args == {"n": 3}
+    assert good.invalid is None
+    assert good.args == {"n": 3}
     assert driver.complete_many(reservations) == [True, True, True]
     assert driver.waiting() == []
 
@@ -129,7 +129,8 @@ def test_unreachable_redis_is_a_one_line_connection_error() -> None:
             call()
         message = str(info.value)
         assert message.startswith("cannot reach Redis at 127.0.0.1:1/0: ")
-        assert "hunter2" not in message and "\n" not in message
+        assert "hunter2" not in message
+        assert "\n" not in message
 
 
 def test_start_up_check_warns_once_about_missing_persistence(
