@@ -88,8 +88,9 @@ def test_refresh_ignores_the_cache_and_stores_the_new_token() -> None:
     manager = TokenManager(cache, "k", fetch)
     manager.token()
     assert manager.refresh().access_token == "token-2"
-    assert cache.get("k") is not None
-    assert cache.get("k").access_token == "token-2"
+    stored = cache.get("k")
+    assert stored is not None
+    assert stored.access_token == "token-2"
 
 
 def test_managers_sharing_a_cache_share_tokens_per_key() -> None:

@@ -170,7 +170,7 @@ def test_malformed_bodies_are_invalid_responses_and_not_retried(
 
 def test_one_broken_export_does_not_affect_the_others(sim: ZuoraSimulator, client: ZuoraClient) -> None:
     broken, *others = sim.workflow_ids(TENANT)
-    sim.set_faults(TENANT, Faults(malformed_export_ids={int(broken)}))
+    sim.set_faults(TENANT, Faults(malformed_export_ids=frozenset({int(broken)})))
     with pytest.raises(ZuoraInvalidResponseError, match=f"export of workflow {broken}"):
         client.export_workflow(broken)
     assert all(client.export_workflow(workflow_id).tasks for workflow_id in others)
@@ -180,7 +180,9 @@ def test_one_broken_export_does_not_affect_the_others(sim: ZuoraSimulator, clien
 def test_export_missing_a_required_part_is_invalid(
     sim: ZuoraSimulator, client: ZuoraClient, workflow_id: str, field: str
 ) -> None:
-    sim.set_faults(TENANT, Faults(missing_field_export_ids={int(workflow_id)}, missing_export_field=field))
+    sim.set_faults(
+        TENANT, Faults(missing_field_export_ids=frozenset({int(workflow_id)}), missing_export_field=field)
+    )
     with pytest.raises(ZuoraInvalidResponseError, match=f"'{field}'"):
         client.export_workflow(workflow_id)
 
@@ -188,7 +190,9 @@ def test_export_missing_a_required_part_is_invalid(
 def test_export_without_workflow_id_is_tolerated(
     sim: ZuoraSimulator, client: ZuoraClient, workflow_id: str
 ) -> None:
-    faults = Faults(missing_field_export_ids={int(workflow_id)}, missing_export_field="workflow.id")
+    faults = Faults(
+        missing_field_export_ids=frozenset({int(workflow_id)}), missing_export_field="workflow.id"
+    )
     sim.set_faults(TENANT, faults)
     export = client.export_workflow(workflow_id)
     assert export.version_id is None
@@ -234,7 +238,7 @@ def test_listing_with_an_item_without_id_fails_as_a_whole(
 
 def test_workflow_gone_between_listing_and_export(sim: ZuoraSimulator, client: ZuoraClient) -> None:
     listed = [wf.id for wf in client.list_workflows()]
-    sim.set_faults(TENANT, Faults(vanish_during_export_ids={int(listed[1])}))
+    sim.set_faults(TENANT, Faults(vanish_during_export_ids=frozenset({int(listed[1])})))
     with pytest.raises(ZuoraNotFoundError, match="Invalid ID") as caught:
         client.export_workflow(listed[1])
     assert (caught.value.status_code, caught.value.retryable) == (404, False)

@@ -31,6 +31,12 @@ def _texts(error: BaseException) -> list[str]:
     return out
 
 
+def _token(cache: MemoryTokenCache, client: ZuoraClient) -> str:
+    cached = cache.get(client.credentials.cache_key)
+    assert cached is not None
+    return cached.access_token
+
+
 def test_secrets_and_tokens_never_appear_in_logs_errors_or_reprs(
     sim: ZuoraSimulator,
     tenant: SimTenant,
@@ -42,10 +48,10 @@ def test_secrets_and_tokens_never_appear_in_logs_errors_or_reprs(
     shown: list[str] = []
     client = make_client(max_retries=1)
     workflow_id = client.list_workflows()[0].id
-    tokens = {cache.get(client.credentials.cache_key).access_token}  # type: ignore[union-attr]
+    tokens = {_token(cache, client)}
     sim.expire_tokens(TENANT)  # a 401, a refresh, a second token
     client.export_workflow(workflow_id)
-    tokens.add(cache.get(client.credentials.cache_key).access_token)  # type: ignore[union-attr]
+    tokens.add(_token(cache, client))
     for faults in (Faults(drop_rate=1.0), Faults(malformed_rate=1.0), Faults(error_rate=1.0, retry_after=0)):
         sim.set_faults(TENANT, faults)
         with pytest.raises(ZuoraError) as caught:
