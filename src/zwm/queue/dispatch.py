@@ -13,7 +13,6 @@ job's id and a duplicate found at commit time is dropped then (and logged).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
@@ -148,7 +147,8 @@ def dispatch(
     return dispatch_many([job], queue=queue, delay=delay, connection=connection, after_commit=after_commit)[0]
 
 
-def dispatch_now(job: Job) -> None:
-    """Run ``job`` in this process, now, with the worker's retry and failure recording."""
-    worker = importlib.import_module("zwm.queue.worker")  # the worker imports dispatch: no cycle
-    worker.run_now(job)
+def dispatch_now(job: Job) -> str:
+    """Run ``job`` in this process, now, with the worker's failure recording; its id."""
+    from zwm.queue.worker import run_now  # imported here: the worker imports this module
+
+    return run_now(job)
