@@ -103,18 +103,20 @@ def _drop_field(tenant: TenantState, item: dict[str, Any], fields: tuple[str, ..
     return {k: v for k, v in item.items() if k != victim}
 
 
-def _matches(wf: Workflow, req: ApiRequest) -> bool:
-    name = req.arg("name")
-    if name is not None and wf.name != name:
-        return False
-    interval = req.arg("interval")
-    if interval is not None and wf.interval != interval:
-        return False
+def _filter(req: ApiRequest) -> Callable[[Workflow], bool] | None:
+    """The listing filter asked for, or None when there is none (the common, fast path)."""
+    wanted: dict[str, object] = {}
+    for param, attr in (("name", "name"), ("interval", "interval")):
+        value = req.arg(param)
+        if value is not None:
+            wanted[attr] = value
     for param, attr in _TRIGGER_FILTERS.items():
-        wanted = req.arg(param)
-        if wanted is not None and getattr(wf, attr) != (wanted.lower() == "true"):
-            return False
-    return True
+        value = req.arg(param)
+        if value is not None:
+            wanted[attr] = value.lower() == "true"
+    if not wanted:
+        return None
+    return lambda wf: all(getattr(wf, attr) == value for attr, value in wanted.items())
 
 
 def list_workflows(tenant: TenantState, req: ApiRequest) -> Response:
@@ -126,9 +128,10 @@ def list_workflows(tenant: TenantState, req: ApiRequest) -> Response:
     if faults.list_page_error == page:
         return json_response(500, {"errors": ["Internal Server Error"]})
     with tenant.lock:
-        matching = (
-            [] if faults.empty_listing else [wf for wf in tenant.catalog.workflows() if _matches(wf, req)]
-        )
+        keep = _filter(req)
+        matching = [] if faults.empty_listing else tenant.catalog.workflows()
+        if keep is not None:
+            matching = [wf for wf in matching if keep(wf)]
         start = (page - 1) * length
         chunk = [definition_json(wf, listing=True) for wf in matching[start : start + length]]
     data = [_drop_field(tenant, item, _REQUIRED_DEFINITION_FIELDS) for item in chunk]

@@ -11,6 +11,7 @@ Not thread-safe on its own: the tenant serialises access with its lock.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ _CATEGORIES = ("Collections", "Billing", "Finance", "Revenue", "Operations", Non
 _TIMEZONES = ("Eastern Time (US & Canada)", "Pacific Time (US & Canada)", "London", "Sydney", "UTC")
 
 
+@functools.lru_cache(maxsize=65536)
 def iso(moment: datetime) -> str:
     """Zuora's definition timestamp format: ISO 8601, milliseconds, ``Z``."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

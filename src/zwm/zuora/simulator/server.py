@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -431,6 +432,13 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer is routine here; anything else is logged."""
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("connection from %s closed early", client_address)
+        else:
+            log.exception("simulator failed to answer %s", client_address)
+
     def close_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections)
@@ -527,6 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)
+            self.wfile.flush()
 
 
 @contextmanager
