@@ -37,15 +37,22 @@ def test_first_sync_stores_every_workflow_with_tasks_and_linkages(
     assert (run.listed, run.created, run.exported, run.deleted, run.failed) == (12, 12, 12, 0, 0)
     assert sorted(Workflow.objects.values_list("zuora_id", flat=True)) == sorted(sim.workflow_ids("acme"))
     workflow = Workflow.objects.filter(customer=customer).order_by("zuora_id").first()
-    assert workflow is not None and workflow.export is not None
+    assert workflow is not None
+    assert workflow.export is not None
     export = workflow.export
-    assert {str(t["id"]) for t in export["tasks"]} == set(workflow.tasks.values_list("zuora_task_id", flat=True))
+    assert {str(t["id"]) for t in export["tasks"]} == set(
+        workflow.tasks.values_list("zuora_task_id", flat=True)
+    )
     assert workflow.linkages.count() == len(export["linkages"])
-    assert workflow.name and workflow.active_version_id and workflow.zuora_updated_at is not None
+    assert workflow.name
+    assert workflow.active_version_id
+    assert workflow.zuora_updated_at is not None
     assert workflow.exported_version_id == str(export["workflow"]["id"])
-    assert progress[-1] == 100 and progress == sorted(progress)
+    assert progress[-1] == 100
+    assert progress == sorted(progress)
     customer.refresh_from_db()
-    assert customer.last_sync_status == "succeeded" and customer.last_sync_error == ""
+    assert customer.last_sync_status == "succeeded"
+    assert customer.last_sync_error == ""
     assert customer.last_synced_at is not None
 
 
@@ -63,7 +70,9 @@ def test_resync_without_changes_downloads_no_export(sim: ZuoraSimulator, make_cu
     assert not Workflow.objects.filter(last_synced_at__lt=run.started_at).exists()
 
 
-def test_full_sync_exports_everything_and_changes_nothing(sim: ZuoraSimulator, make_customer: MakeCustomer) -> None:
+def test_full_sync_exports_everything_and_changes_nothing(
+    sim: ZuoraSimulator, make_customer: MakeCustomer
+) -> None:
     customer = make_customer(workflows=5)
     sync_customer(customer)
     sim.reset_stats("acme")
@@ -94,8 +103,10 @@ def test_changed_workflow_is_reexported_and_its_previous_export_kept(
     assert after.content_hash != before.content_hash
     assert after.active_version_id != before.active_version_id
     version = WorkflowVersion.objects.get(workflow=after)
-    assert version.export_json == before.export_json and version.content_hash == before.content_hash
-    assert version.version == before.version and version.sync_run_id == run.pk
+    assert version.export_json == before.export_json
+    assert version.content_hash == before.content_hash
+    assert version.version == before.version
+    assert version.sync_run_id == run.pk
     new_tasks = set(after.tasks.values_list("zuora_task_id", flat=True))
     assert new_tasks == {str(t["id"]) for t in json.loads(after.export_json or "{}")["tasks"]}
     assert not old_tasks & new_tasks  # task ids are per version: the old ones are gone
@@ -132,25 +143,30 @@ def test_failed_listing_page_deletes_nothing_and_fails_for_retry(
 
     assert Workflow.objects.count() == 60
     run = SyncRun.objects.latest("id")
-    assert run.status == SyncRun.Status.FAILED and run.deleted == 0
+    assert run.status == SyncRun.Status.FAILED
+    assert run.deleted == 0
     assert "will be retried" in run.error
     customer.refresh_from_db()
     assert customer.last_sync_status == "failed"
 
 
-def test_empty_listing_keeps_the_catalog_with_a_warning(sim: ZuoraSimulator, make_customer: MakeCustomer) -> None:
+def test_empty_listing_keeps_the_catalog_with_a_warning(
+    sim: ZuoraSimulator, make_customer: MakeCustomer
+) -> None:
     customer = make_customer(workflows=5)
     sync_customer(customer)
     sim.set_faults("acme", Faults(empty_listing=True))
 
     run = sync_customer(customer)
 
-    assert run.status == SyncRun.Status.SUCCEEDED and run.deleted == 0
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert run.deleted == 0
     assert Workflow.objects.count() == 5
     assert any("listed no workflows" in w for w in run.warnings)
 
     confirmed = sync_customer(customer, full=True)
-    assert confirmed.deleted == 5 and Workflow.objects.count() == 0
+    assert confirmed.deleted == 5
+    assert Workflow.objects.count() == 0
 
 
 def test_malformed_export_is_a_warning_and_keeps_the_last_good_data(
@@ -165,14 +181,19 @@ def test_malformed_export_is_a_warning_and_keeps_the_last_good_data(
         sim.change_workflow("acme", workflow_id)
     sim.change_workflow("acme", ids[6])
     sim.set_faults(
-        "acme", Faults(malformed_export_ids=frozenset({int(broken)}), missing_field_export_ids=frozenset({int(incomplete)}))
+        "acme",
+        Faults(
+            malformed_export_ids=frozenset({int(broken)}),
+            missing_field_export_ids=frozenset({int(incomplete)}),
+        ),
     )
 
     run = sync_customer(customer)
 
     assert run.status == SyncRun.Status.SUCCEEDED
     assert (run.failed, run.updated, run.unchanged) == (2, 1, 5)
-    assert len(run.warnings) == 2 and all("last good data is kept" in w for w in run.warnings)
+    assert len(run.warnings) == 2
+    assert all("last good data is kept" in w for w in run.warnings)
     for workflow_id in (broken, incomplete):
         kept = Workflow.objects.get(zuora_id=workflow_id)
         assert kept.content_hash == good[workflow_id].content_hash
@@ -210,7 +231,8 @@ def test_workflow_vanishing_during_export_is_kept_until_the_listing_drops_it(
 
     run = sync_customer(customer)
 
-    assert run.failed == 1 and run.deleted == 0
+    assert run.failed == 1
+    assert run.deleted == 0
     assert "404" in run.warnings[0]
     assert Workflow.objects.filter(zuora_id=vanishing).exists()
 
@@ -223,7 +245,8 @@ def test_bad_credentials_fail_at_once_with_a_clear_message(
     with pytest.raises(ZuoraAuthenticationError):
         sync_customer(customer)
 
-    assert sim.stats("acme")["token_denied"] == 1 and sim.stats("acme")["list"] == 0
+    assert sim.stats("acme")["token_denied"] == 1
+    assert sim.stats("acme")["list"] == 0
     customer.refresh_from_db()
     assert customer.last_sync_status == "failed"
     assert customer.last_sync_error.startswith("Zuora refused the credentials")
@@ -238,7 +261,8 @@ def test_rate_limit_storm_completes(sim: ZuoraSimulator, make_customer: MakeCust
     with fast_client(customer, max_retries=10) as client:
         run = sync_customer(customer, client=client)
 
-    assert run.status == SyncRun.Status.SUCCEEDED and run.created == 40
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert run.created == 40
     assert sim.stats("acme")["status_429"] > 0
     assert Workflow.objects.exclude(export_json=None).count() == 40
 

@@ -90,4 +90,3 @@ def rotate(ciphertext: str) -> str:
         return _fernet().rotate(ciphertext.encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeError):
         raise SecretDecryptionError("a stored secret cannot be decrypted with the configured keys") from None
-

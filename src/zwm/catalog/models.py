@@ -31,10 +31,16 @@ class Customer(models.Model):
 
     name = models.CharField(max_length=150, unique=True)
     environment = models.CharField(
-        max_length=64, blank=True, default="", help_text="Slug of a Zuora environment (zwm.zuora.ENVIRONMENTS)."
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Slug of a Zuora environment (zwm.zuora.ENVIRONMENTS).",
     )
     base_url = models.CharField(
-        max_length=255, blank=True, default="", help_text="Custom REST base URL, used when no environment is set."
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Custom REST base URL, used when no environment is set.",
     )
     client_id = models.CharField(max_length=255)
     client_secret_encrypted = models.TextField(help_text="Fernet token of the client secret; never shown.")
@@ -90,8 +96,12 @@ class Workflow(models.Model):
     priority = models.CharField(max_length=32, blank=True, default="")
     zuora_created_at = models.DateTimeField(null=True, blank=True)
     zuora_updated_at = models.DateTimeField(null=True, blank=True)
-    inactive_versions = models.JSONField(default=list, blank=True, help_text="Zuora's latest inactive versions.")
-    export_json = models.TextField(null=True, blank=True, help_text="Canonical JSON of the active version's export.")
+    inactive_versions = models.JSONField(
+        default=list, blank=True, help_text="Zuora's latest inactive versions."
+    )
+    export_json = models.TextField(
+        null=True, blank=True, help_text="Canonical JSON of the active version's export."
+    )
     content_hash = models.CharField(max_length=64, blank=True, default="", help_text="sha256 of export_json.")
     exported_version_id = models.CharField(max_length=64, blank=True, default="")
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -102,7 +112,9 @@ class Workflow(models.Model):
         db_table = "catalog_workflows"
         ordering = ["customer_id", "name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["customer", "zuora_id"], name="catalog_workflow_customer_zuora_uniq")
+            models.UniqueConstraint(
+                fields=["customer", "zuora_id"], name="catalog_workflow_customer_zuora_uniq"
+            )
         ]
         indexes = [
             models.Index(fields=["zuora_id"], name="catalog_workflow_zuora_idx"),
@@ -125,7 +137,9 @@ class Task(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="tasks")
     zuora_task_id = models.CharField(max_length=64)
     name = models.CharField(max_length=255, blank=True, default="")
-    description = models.TextField(blank=True, default="", help_text="A one-line summary built from the task.")
+    description = models.TextField(
+        blank=True, default="", help_text="A one-line summary built from the task."
+    )
     action_type = models.CharField(max_length=100, blank=True, default="")
     object = models.CharField(max_length=255, blank=True, default="")
     object_id = models.CharField(max_length=255, blank=True, default="")
@@ -149,7 +163,9 @@ class Task(models.Model):
         db_table = "catalog_tasks"
         ordering = ["workflow_id", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["workflow", "zuora_task_id"], name="catalog_task_workflow_zuora_uniq")
+            models.UniqueConstraint(
+                fields=["workflow", "zuora_task_id"], name="catalog_task_workflow_zuora_uniq"
+            )
         ]
         indexes = [
             models.Index(fields=["zuora_task_id"], name="catalog_task_zuora_idx"),

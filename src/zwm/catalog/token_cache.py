@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 from django.db import IntegrityError, connection, transaction
@@ -108,7 +109,7 @@ class DatabaseTokenCache:
         deadline = time.monotonic() + self._lock_ttl + 5
         while True:
             now = time.time()
-            if _db(lambda: self._try_insert(key, owner, now)):
+            if _db(partial(self._try_insert, key, owner, now)):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"token lock {key} is still held after {self._lock_ttl:g} s")

@@ -5,218 +5,359 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150, unique=True)),
-                ('environment', models.CharField(blank=True, default='', help_text='Slug of a Zuora environment (zwm.zuora.ENVIRONMENTS).', max_length=64)),
-                ('base_url', models.CharField(blank=True, default='', help_text='Custom REST base URL, used when no environment is set.', max_length=255)),
-                ('client_id', models.CharField(max_length=255)),
-                ('client_secret_encrypted', models.TextField(help_text='Fernet token of the client secret; never shown.')),
-                ('entity_id', models.CharField(blank=True, default='', max_length=64)),
-                ('active', models.BooleanField(default=True, help_text="Inactive customers are left out of 'sync all'.")),
-                ('last_sync_status', models.CharField(blank=True, default='', max_length=20)),
-                ('last_sync_error', models.TextField(blank=True, default='')),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150, unique=True)),
+                (
+                    "environment",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Slug of a Zuora environment (zwm.zuora.ENVIRONMENTS).",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Custom REST base URL, used when no environment is set.",
+                        max_length=255,
+                    ),
+                ),
+                ("client_id", models.CharField(max_length=255)),
+                (
+                    "client_secret_encrypted",
+                    models.TextField(help_text="Fernet token of the client secret; never shown."),
+                ),
+                ("entity_id", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "active",
+                    models.BooleanField(
+                        default=True, help_text="Inactive customers are left out of 'sync all'."
+                    ),
+                ),
+                ("last_sync_status", models.CharField(blank=True, default="", max_length=20)),
+                ("last_sync_error", models.TextField(blank=True, default="")),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'db_table': 'catalog_customers',
-                'ordering': ['name'],
+                "db_table": "catalog_customers",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='StoredToken',
+            name="StoredToken",
             fields=[
-                ('key', models.CharField(max_length=191, primary_key=True, serialize=False)),
-                ('token_encrypted', models.TextField()),
-                ('expires_at', models.FloatField(help_text='Epoch seconds.')),
-                ('refresh_at', models.FloatField(help_text='Epoch seconds.')),
+                ("key", models.CharField(max_length=191, primary_key=True, serialize=False)),
+                ("token_encrypted", models.TextField()),
+                ("expires_at", models.FloatField(help_text="Epoch seconds.")),
+                ("refresh_at", models.FloatField(help_text="Epoch seconds.")),
             ],
             options={
-                'db_table': 'catalog_zuora_tokens',
+                "db_table": "catalog_zuora_tokens",
             },
         ),
         migrations.CreateModel(
-            name='TokenLock',
+            name="TokenLock",
             fields=[
-                ('key', models.CharField(max_length=191, primary_key=True, serialize=False)),
-                ('owner', models.CharField(max_length=32)),
-                ('expires_at', models.FloatField(help_text='Epoch seconds; an expired lock may be taken over.')),
+                ("key", models.CharField(max_length=191, primary_key=True, serialize=False)),
+                ("owner", models.CharField(max_length=32)),
+                (
+                    "expires_at",
+                    models.FloatField(help_text="Epoch seconds; an expired lock may be taken over."),
+                ),
             ],
             options={
-                'db_table': 'catalog_zuora_token_locks',
+                "db_table": "catalog_zuora_token_locks",
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('ui', 'Ui'), ('schedule', 'Schedule'), ('cli', 'Cli')], max_length=16)),
-                ('full', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('listed', models.IntegerField(default=0, help_text='Workflows Zuora listed.')),
-                ('exported', models.IntegerField(default=0, help_text='Exports downloaded.')),
-                ('created', models.IntegerField(default=0)),
-                ('updated', models.IntegerField(default=0)),
-                ('unchanged', models.IntegerField(default=0)),
-                ('deleted', models.IntegerField(default=0)),
-                ('failed', models.IntegerField(default=0, help_text='Workflows skipped with a warning.')),
-                ('warnings', models.JSONField(blank=True, default=list)),
-                ('error', models.TextField(blank=True, default='')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_runs', to='catalog.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[("ui", "Ui"), ("schedule", "Schedule"), ("cli", "Cli")], max_length=16
+                    ),
+                ),
+                ("full", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("succeeded", "Succeeded"), ("failed", "Failed")],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("listed", models.IntegerField(default=0, help_text="Workflows Zuora listed.")),
+                ("exported", models.IntegerField(default=0, help_text="Exports downloaded.")),
+                ("created", models.IntegerField(default=0)),
+                ("updated", models.IntegerField(default=0)),
+                ("unchanged", models.IntegerField(default=0)),
+                ("deleted", models.IntegerField(default=0)),
+                ("failed", models.IntegerField(default=0, help_text="Workflows skipped with a warning.")),
+                ("warnings", models.JSONField(blank=True, default=list)),
+                ("error", models.TextField(blank=True, default="")),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_runs",
+                        to="catalog.customer",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_sync_runs',
-                'ordering': ['-started_at', '-id'],
+                "db_table": "catalog_sync_runs",
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Workflow',
+            name="Workflow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('zuora_id', models.CharField(help_text='Zuora workflow definition id.', max_length=64)),
-                ('name', models.CharField(blank=True, default='', max_length=255)),
-                ('description', models.TextField(blank=True, default='')),
-                ('status', models.CharField(blank=True, default='', max_length=32)),
-                ('type', models.CharField(blank=True, default='', max_length=64)),
-                ('version', models.CharField(blank=True, default='', max_length=32)),
-                ('active_version_id', models.CharField(blank=True, default='', max_length=64)),
-                ('ondemand_trigger', models.BooleanField(default=False)),
-                ('callout_trigger', models.BooleanField(default=False)),
-                ('scheduled_trigger', models.BooleanField(default=False)),
-                ('interval', models.CharField(blank=True, default='', max_length=100)),
-                ('timezone', models.CharField(blank=True, default='', max_length=100)),
-                ('priority', models.CharField(blank=True, default='', max_length=32)),
-                ('zuora_created_at', models.DateTimeField(blank=True, null=True)),
-                ('zuora_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('inactive_versions', models.JSONField(blank=True, default=list, help_text="Zuora's latest inactive versions.")),
-                ('export_json', models.TextField(blank=True, help_text="Canonical JSON of the active version's export.", null=True)),
-                ('content_hash', models.CharField(blank=True, default='', help_text='sha256 of export_json.', max_length=64)),
-                ('exported_version_id', models.CharField(blank=True, default='', max_length=64)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='workflows', to='catalog.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("zuora_id", models.CharField(help_text="Zuora workflow definition id.", max_length=64)),
+                ("name", models.CharField(blank=True, default="", max_length=255)),
+                ("description", models.TextField(blank=True, default="")),
+                ("status", models.CharField(blank=True, default="", max_length=32)),
+                ("type", models.CharField(blank=True, default="", max_length=64)),
+                ("version", models.CharField(blank=True, default="", max_length=32)),
+                ("active_version_id", models.CharField(blank=True, default="", max_length=64)),
+                ("ondemand_trigger", models.BooleanField(default=False)),
+                ("callout_trigger", models.BooleanField(default=False)),
+                ("scheduled_trigger", models.BooleanField(default=False)),
+                ("interval", models.CharField(blank=True, default="", max_length=100)),
+                ("timezone", models.CharField(blank=True, default="", max_length=100)),
+                ("priority", models.CharField(blank=True, default="", max_length=32)),
+                ("zuora_created_at", models.DateTimeField(blank=True, null=True)),
+                ("zuora_updated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "inactive_versions",
+                    models.JSONField(blank=True, default=list, help_text="Zuora's latest inactive versions."),
+                ),
+                (
+                    "export_json",
+                    models.TextField(
+                        blank=True, help_text="Canonical JSON of the active version's export.", null=True
+                    ),
+                ),
+                (
+                    "content_hash",
+                    models.CharField(
+                        blank=True, default="", help_text="sha256 of export_json.", max_length=64
+                    ),
+                ),
+                ("exported_version_id", models.CharField(blank=True, default="", max_length=64)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="workflows",
+                        to="catalog.customer",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_workflows',
-                'ordering': ['customer_id', 'name', 'id'],
+                "db_table": "catalog_workflows",
+                "ordering": ["customer_id", "name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('zuora_task_id', models.CharField(max_length=64)),
-                ('name', models.CharField(blank=True, default='', max_length=255)),
-                ('description', models.TextField(blank=True, default='', help_text='A one-line summary built from the task.')),
-                ('action_type', models.CharField(blank=True, default='', max_length=100)),
-                ('object', models.CharField(blank=True, default='', max_length=255)),
-                ('object_id', models.CharField(blank=True, default='', max_length=255)),
-                ('call_type', models.CharField(blank=True, default='', max_length=64)),
-                ('parent_task_id', models.CharField(blank=True, default='', help_text="Zuora's task_id: the primary upstream task.", max_length=64)),
-                ('priority', models.CharField(blank=True, default='', max_length=32)),
-                ('concurrent_limit', models.IntegerField(blank=True, null=True)),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('css', models.JSONField(blank=True, default=dict)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('assignment', models.JSONField(blank=True, default=list)),
-                ('zuora_org_id', models.CharField(blank=True, default='', max_length=64)),
-                ('zuora_org_ids', models.JSONField(blank=True, default=list)),
-                ('subprocess_id', models.CharField(blank=True, default='', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='catalog.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("zuora_task_id", models.CharField(max_length=64)),
+                ("name", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "description",
+                    models.TextField(
+                        blank=True, default="", help_text="A one-line summary built from the task."
+                    ),
+                ),
+                ("action_type", models.CharField(blank=True, default="", max_length=100)),
+                ("object", models.CharField(blank=True, default="", max_length=255)),
+                ("object_id", models.CharField(blank=True, default="", max_length=255)),
+                ("call_type", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "parent_task_id",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Zuora's task_id: the primary upstream task.",
+                        max_length=64,
+                    ),
+                ),
+                ("priority", models.CharField(blank=True, default="", max_length=32)),
+                ("concurrent_limit", models.IntegerField(blank=True, null=True)),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                ("css", models.JSONField(blank=True, default=dict)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("assignment", models.JSONField(blank=True, default=list)),
+                ("zuora_org_id", models.CharField(blank=True, default="", max_length=64)),
+                ("zuora_org_ids", models.JSONField(blank=True, default=list)),
+                ("subprocess_id", models.CharField(blank=True, default="", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="catalog.workflow",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_tasks',
-                'ordering': ['workflow_id', 'id'],
+                "db_table": "catalog_tasks",
+                "ordering": ["workflow_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Linkage',
+            name="Linkage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_workflow_id', models.CharField(blank=True, default='', max_length=64)),
-                ('source_task_id', models.CharField(blank=True, default='', max_length=64)),
-                ('target_task_id', models.CharField(max_length=64)),
-                ('target_workflow_id', models.CharField(blank=True, default='', max_length=64)),
-                ('linkage_type', models.CharField(max_length=100)),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='linkages', to='catalog.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source_workflow_id", models.CharField(blank=True, default="", max_length=64)),
+                ("source_task_id", models.CharField(blank=True, default="", max_length=64)),
+                ("target_task_id", models.CharField(max_length=64)),
+                ("target_workflow_id", models.CharField(blank=True, default="", max_length=64)),
+                ("linkage_type", models.CharField(max_length=100)),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="linkages",
+                        to="catalog.workflow",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_linkages',
-                'ordering': ['workflow_id', 'id'],
+                "db_table": "catalog_linkages",
+                "ordering": ["workflow_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WorkflowVersion',
+            name="WorkflowVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(blank=True, default='', max_length=32)),
-                ('exported_version_id', models.CharField(blank=True, default='', max_length=64)),
-                ('export_json', models.TextField()),
-                ('content_hash', models.CharField(max_length=64)),
-                ('zuora_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('replaced_at', models.DateTimeField()),
-                ('sync_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='catalog.syncrun')),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='catalog.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.CharField(blank=True, default="", max_length=32)),
+                ("exported_version_id", models.CharField(blank=True, default="", max_length=64)),
+                ("export_json", models.TextField()),
+                ("content_hash", models.CharField(max_length=64)),
+                ("zuora_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("replaced_at", models.DateTimeField()),
+                (
+                    "sync_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="catalog.syncrun",
+                    ),
+                ),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="catalog.workflow",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'catalog_workflow_versions',
-                'ordering': ['workflow_id', '-replaced_at', '-id'],
+                "db_table": "catalog_workflow_versions",
+                "ordering": ["workflow_id", "-replaced_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['customer', '-started_at'], name='catalog_syncrun_customer_idx'),
+            model_name="syncrun",
+            index=models.Index(fields=["customer", "-started_at"], name="catalog_syncrun_customer_idx"),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['finished_at'], name='catalog_syncrun_finished_idx'),
+            model_name="syncrun",
+            index=models.Index(fields=["finished_at"], name="catalog_syncrun_finished_idx"),
         ),
         migrations.AddIndex(
-            model_name='workflow',
-            index=models.Index(fields=['zuora_id'], name='catalog_workflow_zuora_idx'),
+            model_name="workflow",
+            index=models.Index(fields=["zuora_id"], name="catalog_workflow_zuora_idx"),
         ),
         migrations.AddIndex(
-            model_name='workflow',
-            index=models.Index(fields=['customer', 'name'], name='catalog_workflow_name_idx'),
+            model_name="workflow",
+            index=models.Index(fields=["customer", "name"], name="catalog_workflow_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='workflow',
-            index=models.Index(fields=['status'], name='catalog_workflow_status_idx'),
+            model_name="workflow",
+            index=models.Index(fields=["status"], name="catalog_workflow_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='workflow',
-            constraint=models.UniqueConstraint(fields=('customer', 'zuora_id'), name='catalog_workflow_customer_zuora_uniq'),
+            model_name="workflow",
+            constraint=models.UniqueConstraint(
+                fields=("customer", "zuora_id"), name="catalog_workflow_customer_zuora_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['zuora_task_id'], name='catalog_task_zuora_idx'),
+            model_name="task",
+            index=models.Index(fields=["zuora_task_id"], name="catalog_task_zuora_idx"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['action_type'], name='catalog_task_action_idx'),
+            model_name="task",
+            index=models.Index(fields=["action_type"], name="catalog_task_action_idx"),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.UniqueConstraint(fields=('workflow', 'zuora_task_id'), name='catalog_task_workflow_zuora_uniq'),
+            model_name="task",
+            constraint=models.UniqueConstraint(
+                fields=("workflow", "zuora_task_id"), name="catalog_task_workflow_zuora_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='workflowversion',
-            index=models.Index(fields=['workflow', '-replaced_at'], name='catalog_wfversion_idx'),
+            model_name="workflowversion",
+            index=models.Index(fields=["workflow", "-replaced_at"], name="catalog_wfversion_idx"),
         ),
     ]

@@ -59,7 +59,9 @@ def credentials_for(customer: Customer) -> Credentials:
             entity_id=customer.entity_id or None,
         )
     except ValueError as exc:
-        raise InvalidCustomerConfiguration(f"customer {customer.name!r} has invalid Zuora settings: {exc}") from None
+        raise InvalidCustomerConfiguration(
+            f"customer {customer.name!r} has invalid Zuora settings: {exc}"
+        ) from None
 
 
 def build_client(credentials: Credentials, **overrides: Any) -> ZuoraClient:
@@ -150,11 +152,19 @@ def create_customer(data: CustomerInput, *, validate: bool = True) -> Customer:
 def update_customer(customer: Customer, data: CustomerInput, *, validate: bool = True) -> Customer:
     """Update a customer; credentials are re-checked with Zuora when any of them changed."""
     before = (customer.environment, customer.base_url, customer.client_id, customer.entity_id)
+    try:
+        old_key: str | None = credentials_for(customer).cache_key
+    except InvalidCustomerConfiguration:
+        old_key = None
     credentials = _apply(customer, data)
     after = (customer.environment, customer.base_url, customer.client_id, customer.entity_id)
-    if validate and (before != after or data.client_secret is not None):
+    changed = before != after or data.client_secret is not None
+    if validate and changed:
         check_credentials(credentials)
-    return _save(customer)
+    _save(customer)
+    if changed and old_key is not None:  # a token of the old credentials must not outlive them
+        shared_token_cache().delete(old_key)
+    return customer
 
 
 def get_customer(name: str) -> Customer:

@@ -94,7 +94,9 @@ def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
     tasks: dict[str, Task] = {}
     for task in export.tasks:
         tasks[task.id] = task_row(workflow, task)  # a repeated id: the last one wins, as in Zuora's UI
-    unique_fields = ["workflow", "zuora_task_id"] if connection.features.supports_update_conflicts_with_target else None
+    unique_fields = (
+        ["workflow", "zuora_task_id"] if connection.features.supports_update_conflicts_with_target else None
+    )
     if tasks:
         Task.objects.bulk_create(
             list(tasks.values()),

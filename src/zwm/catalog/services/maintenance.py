@@ -29,7 +29,9 @@ def rotate_secrets() -> int:
         # Tokens are short-lived and can be fetched again: one that cannot be rotated is dropped.
         for token in StoredToken.objects.select_for_update():
             try:
-                StoredToken.objects.filter(pk=token.pk).update(token_encrypted=crypto.rotate(token.token_encrypted))
+                StoredToken.objects.filter(pk=token.pk).update(
+                    token_encrypted=crypto.rotate(token.token_encrypted)
+                )
             except crypto.SecretDecryptionError:
                 StoredToken.objects.filter(pk=token.pk).delete()
     return count

@@ -66,7 +66,12 @@ WINDOW_PER_WORKER = 2
 _CHUNK = 500
 
 # Errors that concern one workflow only: warn and skip it.
-_PER_WORKFLOW_ERRORS = (ZuoraInvalidResponseError, ZuoraNotFoundError, ZuoraPermissionError, ZuoraRequestError)
+_PER_WORKFLOW_ERRORS = (
+    ZuoraInvalidResponseError,
+    ZuoraNotFoundError,
+    ZuoraPermissionError,
+    ZuoraRequestError,
+)
 
 _DEFINITION_FIELDS = (
     "name",
@@ -121,7 +126,7 @@ class _Stored:
 def _needs_export(stored: _Stored | None, definition: WorkflowDefinition, full: bool) -> bool:
     if stored is None or full or not stored.has_export or definition.updated_at is None:
         return True
-    return (
+    return bool(
         stored.values["zuora_updated_at"] != definition.updated_at
         or stored.values["active_version_id"] != (definition.active_version_id or "")
     )
@@ -278,7 +283,9 @@ class CustomerSync:
         store_graph(workflow, export)
         self.run.created += 1
 
-    def _update(self, stored: _Stored, definition: WorkflowDefinition, export: WorkflowExport, now: datetime) -> None:
+    def _update(
+        self, stored: _Stored, definition: WorkflowDefinition, export: WorkflowExport, now: datetime
+    ) -> None:
         workflow = Workflow.objects.select_for_update().defer("export_json").filter(pk=stored.pk).first()
         if workflow is None:  # deleted meanwhile (admin, customer edit): store it afresh
             self._create(definition, export, now)
@@ -306,7 +313,8 @@ class CustomerSync:
             workflow=workflow,
             version=workflow.version,
             exported_version_id=workflow.exported_version_id,
-            export_json=Workflow.objects.filter(pk=workflow.pk).values_list("export_json", flat=True).get(),
+            export_json=Workflow.objects.filter(pk=workflow.pk).values_list("export_json", flat=True).get()
+            or "",
             content_hash=workflow.content_hash,
             zuora_updated_at=workflow.zuora_updated_at,
             replaced_at=now,
@@ -417,7 +425,9 @@ def _finish(customer: Customer, run: SyncRun, *, error: BaseException | None) ->
     run.error = _describe(error) if error is not None else ""
     run.save()
     customer.last_sync_status = run.status
-    customer.last_sync_error = run.error or (f"{run.failed} workflow(s) skipped, see the sync run" if run.failed else "")
+    customer.last_sync_error = run.error or (
+        f"{run.failed} workflow(s) skipped, see the sync run" if run.failed else ""
+    )
     if error is None:
         customer.last_synced_at = now
     Customer.objects.filter(pk=customer.pk).update(
