@@ -1,0 +1,336 @@
+"""Running one job: in this process, or in an executor child process that can be killed.
+
+Why a child process: a timeout that only raises an exception (a signal, an async
+exception in a thread) does not stop a job stuck in C code or a socket read, and a job
+that leaks memory or crashes the interpreter takes the worker with it. The worker therefore
+keeps one long-lived child per worker process, forked once and fed jobs over a pipe: the
+pipe costs tens of microseconds per job, where a fork per job costs milliseconds (RQ's
+design), so no-op throughput stays high. When a job outlives its timeout the worker
+SIGKILLs the child and forks a fresh one; when the child dies on its own (segfault,
+``os._exit``, the OOM killer) the job fails with that reason and a new child is forked.
+
+The child ignores SIGINT/SIGTERM -- the worker decides when to stop, after the current
+job -- and asks the kernel to SIGKILL it when the worker dies, so a job never keeps running
+unsupervised after its worker was killed (its lease lapses and another worker runs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe
+from typing import Any, Literal
+
+from zwm.queue.context import JobContext, activate, deactivate
+from zwm.queue.failed import FailureInfo
+from zwm.queue.job import Envelope, Job, PayloadError
+
+log = logging.getLogger("zwm.queue")
+
+Status = Literal["succeeded", "failed", "timed_out", "crashed"]
+
+
+class JobTimedOut(Exception):
+    """The job ran longer than its timeout and its process was killed."""
+
+
+class ExecutorCrashed(Exception):
+    """The process running the job died under it (a signal, ``os._exit``, the OOM killer)."""
+
+
+class MaxAttemptsExceeded(Exception):
+    """The job was handed out more times than its tries: its workers keep dying on it."""
+
+
+_HOOK_EXCEPTIONS: dict[str, type[Exception]] = {
+    cls.__name__: cls for cls in (JobTimedOut, ExecutorCrashed, MaxAttemptsExceeded)
+}
+
+
+@dataclass
+class Result:
+    """How one execution ended, in a form that crosses the pipe as JSON."""
+
+    status: Status
+    failure: FailureInfo | None = None
+    dont_retry: bool = False
+    """The exception is one the job declares non-retryable, or the payload is unusable."""
+    hook_ran: bool = False
+    """``Job.failed()`` was already called (the attempt was final)."""
+    progress: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        failure = None
+        if self.failure is not None:
+            failure = {
+                "type": self.failure.type,
+                "message": self.failure.message,
+                "tb": self.failure.traceback,
+            }
+        return {
+            "status": self.status,
+            "failure": failure,
+            "dont_retry": self.dont_retry,
+            "hook_ran": self.hook_ran,
+            "progress": self.progress,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        raw = data.get("failure")
+        failure = FailureInfo(raw["type"], raw["message"], raw["tb"]) if raw else None
+        return cls(data["status"], failure, data["dont_retry"], data["hook_ran"], data.get("progress"))
+
+
+def _call_failed_hook(job: Job, exc: BaseException) -> None:
+    """``Job.failed`` must not turn one failure into two: its own errors are only logged."""
+    try:
+        job.failed(exc)
+    except Exception:
+        log.exception("failed() hook of %s raised", type(job).class_path())
+
+
+def execute(
+    envelope: Envelope,
+    *,
+    connection: str,
+    max_tries: int,
+    reporter: Callable[[int], None] | None = None,
+) -> tuple[Result, BaseException | None]:
+    """Run ``envelope``'s job here and now; never raises what the job raises.
+
+    ``Job.failed()`` is called here when this attempt is the job's last (out of tries, or
+    a ``dont_retry`` exception), while the exception object still exists. The exception is
+    returned too, for a caller in the same process that wants to re-raise it.
+    """
+    context = JobContext(
+        job_id=envelope.id,
+        attempt=envelope.attempts,
+        connection=connection,
+        queue=envelope.queue,
+        batch_id=envelope.batch_id,
+        max_tries=max_tries,
+        _reporter=reporter,
+    )
+    job: Job | None = None
+    token = activate(context)
+    try:
+        job = envelope.build()
+        job.context = context
+        job.handle()
+    except Exception as exc:
+        dont_retry = isinstance(exc, PayloadError) or (
+            job is not None and isinstance(exc, type(job).dont_retry)
+        )
+        final = dont_retry or envelope.attempts >= max_tries
+        if final and job is not None:
+            _call_failed_hook(job, exc)
+        failure = FailureInfo.from_exception(exc)
+        return Result("failed", failure, dont_retry, final and job is not None, context.progress), exc
+    finally:
+        deactivate(token)
+    return Result("succeeded", progress=context.progress), None
+
+
+def run_failed_hook(envelope: Envelope, exc_type: str, message: str) -> None:
+    """Call ``Job.failed()`` for a failure that happened outside the job (timeout, crash)."""
+    try:
+        job = envelope.build()
+    except PayloadError:
+        return
+    _call_failed_hook(job, _HOOK_EXCEPTIONS.get(exc_type, ExecutorCrashed)(message))
+
+
+# -- the child process -----------------------------------------------------------------
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel SIGKILL us when the worker dies (prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os._exit(0)
+
+
+def _reset_db_connections() -> None:
+    """Drop connections a job left broken, so the next job starts on a healthy one.
+
+    Healthy connections are kept across jobs: reconnecting per job would cost more than
+    most jobs do.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and (conn.errors_occurred or conn.in_atomic_block):
+            if conn.in_atomic_block or not conn.is_usable():
+                conn.close()
+            conn.errors_occurred = False
+
+
+def _child_main(channel: Connection, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+    random.seed()  # do not share the parent's random sequence (jitter)
+
+    def report(percent: int) -> None:
+        channel.send_bytes(json.dumps({"progress": percent}).encode())
+
+    while True:
+        try:
+            message = json.loads(channel.recv_bytes())
+        except (EOFError, OSError):
+            return
+        envelope = Envelope.from_json(message["envelope"])
+        if message["op"] == "run":
+            result, _ = execute(
+                envelope, connection=message["connection"], max_tries=message["max_tries"], reporter=report
+            )
+            reply: dict[str, Any] = {"result": result.to_json()}
+        else:
+            run_failed_hook(envelope, message["type"], message["message"])
+            reply = {"result": None}
+        _reset_db_connections()
+        channel.send_bytes(json.dumps(reply).encode())
+
+
+def _describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {number} ({signal.Signals(number).name})"
+        return f"killed by signal {number}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
+class Executor:
+    """The worker's side of one executor child: send a job, wait, kill on timeout."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._channel: Connection | None = None
+
+    def _spawn(self) -> None:
+        from django.db import connections
+
+        # The child must not share the parent's database sockets: close them so both
+        # processes reconnect on their own (closing an inherited one in the child would
+        # end the parent's session).
+        connections.close_all()
+        ours, theirs = Pipe(duplex=True)
+        parent_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, measured by the worker tests
+            code = 0
+            try:
+                ours.close()
+                _child_main(theirs, parent_pid)
+            except BaseException:
+                log.exception("executor process crashed")
+                code = 70
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.pid, self._channel = pid, ours
+        log.debug("executor process %d started", pid)
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.pid) if self.pid is not None else 0
+
+    def run(
+        self,
+        message: dict[str, Any],
+        *,
+        timeout: float | None,
+        tick: Callable[[], None],
+        on_progress: Callable[[int], None],
+        tick_every: float = 0.25,
+    ) -> Result | None:
+        """Send one request and wait for its reply, calling ``tick`` while waiting.
+
+        Returns the child's result (``None`` for a hook request), a ``timed_out`` result
+        after killing the child, or a ``crashed`` result if the child died.
+        """
+        if self._channel is None:
+            self._spawn()
+        assert self._channel is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._channel.send_bytes(json.dumps(message).encode())
+            while True:
+                wait = tick_every if deadline is None else min(tick_every, deadline - time.monotonic())
+                if wait <= 0:
+                    self.kill()
+                    return Result(
+                        "timed_out", FailureInfo(_qualified(JobTimedOut), f"timed out after {timeout:g} s")
+                    )
+                if self._channel.poll(wait):
+                    reply = json.loads(self._channel.recv_bytes())
+                    if "progress" in reply:
+                        on_progress(int(reply["progress"]))
+                        continue
+                    raw = reply["result"]
+                    return None if raw is None else Result.from_json(raw)
+                tick()
+        except (EOFError, OSError):
+            reason = self._reap()
+            return Result("crashed", FailureInfo(_qualified(ExecutorCrashed), f"executor process {reason}"))
+
+    def kill(self) -> None:
+        """SIGKILL the child (a job past its timeout); the next job forks a new one."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> str:
+        reason = "died"
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self.pid is not None:
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(self.pid, 0)
+                reason = _describe_exit(status)
+            self.pid = None
+        return reason
+
+    def close(self, grace: float = 5.0) -> None:
+        """Stop the child: closing the pipe makes an idle child exit; a stuck one is killed."""
+        if self.pid is None:
+            return
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                done = self.pid
+            if done:
+                self.pid = None
+                return
+            time.sleep(0.01)
+        self.kill()
+
+
+def _qualified(cls: type[BaseException]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def rss_bytes(pid: int | None = None) -> int:
+    """Resident memory of a process (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        with open(f"/proc/{pid or 'self'}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -1,0 +1,170 @@
+"""Execution history (``job_history``): one row per execution, for the dashboard.
+
+A row per job must not cost a round trip per job, or history would halve throughput. The
+worker therefore keeps a :class:`HistoryBuffer`: an execution that starts and ends within
+one flush interval is inserted once, already finished, in a multi-row INSERT with its
+neighbours; only an execution still running at flush time is inserted as ``running`` (so
+the dashboard shows a long job within about :attr:`HistoryBuffer.interval`) and updated
+when it ends. Flushing happens between jobs and while the worker waits on a running job --
+never inside a job.
+
+A worker that is SIGKILLed loses its unflushed rows (at most one interval's worth) and
+leaves its running row behind; when the job runs again, its stale ``running`` rows are
+closed as failed ("worker lost"), so the dashboard does not show a ghost forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from zwm.queue.job import Envelope
+from zwm.queue.models import JobExecution
+
+log = logging.getLogger("zwm.queue")
+
+Status = JobExecution.Status
+
+_FINAL_FIELDS = ["status", "finished_at", "duration_ms", "progress", "exception_message"]
+WORKER_LOST = "worker lost: its lease expired before the job finished"
+
+
+def _aware(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def new_execution(envelope: Envelope, *, connection: str, reserved_at: float | None) -> JobExecution:
+    """An unsaved ``running`` row for the attempt of ``envelope`` starting now."""
+    return JobExecution(
+        job_uuid=envelope.id,
+        job_class=envelope.job[:255],
+        queue=envelope.queue,
+        connection=connection,
+        attempt=envelope.attempts,
+        status=Status.RUNNING,
+        worker_host=socket.gethostname(),
+        worker_pid=os.getpid(),
+        reserved_at=_aware(reserved_at),
+        started_at=timezone.now(),
+        batch_id=envelope.batch_id,
+    )
+
+
+def finish(row: JobExecution, status: str, *, message: str = "", progress: int | None = None) -> None:
+    """Mark ``row`` finished now (in memory; the buffer or the caller saves it)."""
+    row.status = status
+    row.finished_at = timezone.now()
+    row.duration_ms = round((row.finished_at - row.started_at).total_seconds() * 1000, 3)
+    if progress is not None:
+        row.progress = progress
+    elif status == Status.SUCCEEDED and row.progress is not None:
+        row.progress = 100
+    row.exception_message = message
+
+
+class HistoryBuffer:
+    """Collects execution rows and writes them in bulk every ``interval`` seconds."""
+
+    def __init__(self, *, interval: float = 0.5, max_rows: int = 500, max_backlog: int = 20_000) -> None:
+        self.interval = interval
+        self.max_rows = max_rows
+        self.max_backlog = max_backlog
+        self._new: list[JobExecution] = []
+        self._changed: dict[int, JobExecution] = {}
+        self._retried: list[tuple[str, int]] = []
+        self._oldest: float | None = None
+
+    def _touch(self) -> None:
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+
+    def started(self, row: JobExecution) -> None:
+        self._new.append(row)
+        if row.attempt > 1:
+            self._retried.append((row.job_uuid, row.attempt))
+        self._touch()
+
+    def changed(self, row: JobExecution) -> None:
+        """``row`` (progress, final status) changed; written at the next flush."""
+        if row.pk is not None:
+            self._changed[row.pk] = row
+            self._touch()
+
+    @property
+    def due(self) -> bool:
+        if self._oldest is None:
+            return False
+        return len(self._new) >= self.max_rows or time.monotonic() - self._oldest >= self.interval
+
+    def flush(self) -> None:
+        """Write everything buffered. On a database error keep it for the next try."""
+        if self._oldest is None:
+            return
+        new, changed, retried = self._new, list(self._changed.values()), self._retried
+        try:
+            with transaction.atomic():
+                if new:
+                    JobExecution.objects.bulk_create(new, batch_size=self.max_rows)
+                    _resolve_missing_pks(new)
+                if changed:
+                    JobExecution.objects.bulk_update(changed, _FINAL_FIELDS, batch_size=self.max_rows)
+                if retried:
+                    _close_stale(retried)
+        except DatabaseError:
+            for row in new:  # a rolled-back insert must be inserted again
+                row.pk = None
+            self._trim()
+            log.warning("could not write %d execution history rows; will retry", len(new) + len(changed))
+            raise
+        self._new, self._changed, self._retried, self._oldest = [], {}, [], None
+
+    def _trim(self) -> None:
+        """Bound memory while the database is unreachable: the oldest finished rows go first."""
+        excess = len(self._new) - self.max_backlog
+        if excess > 0:
+            log.warning("dropping %d unwritten execution history rows", excess)
+            del self._new[:excess]
+
+
+def _resolve_missing_pks(rows: list[JobExecution]) -> None:
+    """Backends without INSERT ... RETURNING (MySQL) leave pks unset: look up running ones."""
+    for row in rows:
+        if row.pk is None and row.status == Status.RUNNING:
+            row.pk = (
+                JobExecution.objects.filter(
+                    job_uuid=row.job_uuid,
+                    attempt=row.attempt,
+                    worker_pid=row.worker_pid,
+                    status=Status.RUNNING,
+                )
+                .order_by("-id")
+                .values_list("id", flat=True)
+                .first()
+            )
+
+
+def _close_stale(retried: list[tuple[str, int]]) -> None:
+    for job_uuid, attempt in retried:
+        JobExecution.objects.filter(job_uuid=job_uuid, attempt__lt=attempt, status=Status.RUNNING).update(
+            status=Status.FAILED, finished_at=timezone.now(), exception_message=WORKER_LOST
+        )
+
+
+def record(row: JobExecution) -> None:
+    """Save one row now (``run_now`` and the sync connection: no worker loop to batch)."""
+    row.save()
+
+
+def prune_finished(hours: float) -> int:
+    """Delete finished executions older than ``hours``; running ones are kept."""
+    if hours < 0:
+        raise ValueError("hours must be non-negative")
+    cutoff = timezone.now() - timedelta(hours=hours)
+    deleted, _ = JobExecution.objects.exclude(status=Status.RUNNING).filter(finished_at__lt=cutoff).delete()
+    return deleted
