@@ -92,7 +92,7 @@ def test_runs_until_sigterm_and_keeps_secrets_off_the_terminal(tmp_path: Path) -
     )
     lines = _lines(process)
     try:
-        first = lines.get(timeout=10)
+        first = lines.get(timeout=30)
         assert first.startswith("Zuora simulator listening on http://127.0.0.1:")
         base_url = first.rsplit(" ", 1)[1].strip()
         output = [lines.get(timeout=5) for _ in range(4)]
