@@ -15,16 +15,7 @@ import pytest
 from zwm.zuora import Credentials, MemoryTokenCache, ZuoraClient
 from zwm.zuora.simulator import SimTenant, ZuoraSimulator
 
-TENANT = "acme"
-
-FAST: dict[str, Any] = {
-    "timeout": 2.0,
-    "backoff_base": 0.01,
-    "backoff_cap": 0.05,
-    "max_retry_wait": 5.0,
-    "max_retries": 3,
-}
-"""Client settings that keep retries quick in tests; a test overrides what it measures."""
+from .support import FAST, TENANT, ClientFactory, Script, ScriptedServer
 
 
 @pytest.fixture
@@ -41,9 +32,6 @@ def tenant(sim: ZuoraSimulator) -> SimTenant:
 @pytest.fixture
 def cache() -> MemoryTokenCache:
     return MemoryTokenCache()
-
-
-ClientFactory = Callable[..., ZuoraClient]
 
 
 @pytest.fixture
@@ -65,3 +53,27 @@ def make_client(sim: ZuoraSimulator, tenant: SimTenant, cache: MemoryTokenCache)
 @pytest.fixture
 def client(make_client: ClientFactory) -> ZuoraClient:
     return make_client()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[Script], tuple[ScriptedServer, ZuoraClient]]]:
+    """Start scripted servers (see ``support.ScriptedServer``), each with a fast client."""
+    started: list[tuple[ScriptedServer, ZuoraClient]] = []
+
+    def start(
+        script: Script,
+        client_id: str = "scripted-client",
+        client_secret: str = "scripted-secret",
+        **overrides: Any,
+    ) -> tuple[ScriptedServer, ZuoraClient]:
+        entity_id = overrides.pop("entity_id", None)
+        server = ScriptedServer(script).__enter__()
+        creds = Credentials(server.base_url, client_id, client_secret, entity_id=entity_id)
+        client = ZuoraClient(creds, **{"token_cache": MemoryTokenCache(), **FAST, **overrides})
+        started.append((server, client))
+        return server, client
+
+    yield start
+    for server, client in started:
+        client.close()
+        server.__exit__(None, None, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,8 +10,7 @@ import pytest
 from zwm.zuora import Credentials, ZuoraAuthenticationError, ZuoraClient, ZuoraRateLimitedError
 from zwm.zuora.simulator import SimTenant, ZuoraSimulator
 
-ClientFactory = Callable[..., ZuoraClient]
-TENANT = "acme"  # the conftest's tenant
+from .support import TENANT, ClientFactory
 
 
 def test_token_is_cached_and_shared_by_clients_of_one_tenant(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from zwm.zuora import ZuoraClient
 from zwm.zuora.simulator import ZuoraSimulator
 
-ClientFactory = Callable[..., ZuoraClient]
-TENANT = "acme"  # the conftest's tenant
+from .support import TENANT, ClientFactory
 
 
 def _export_all(clients: list[ZuoraClient], ids: list[str], threads: int = 20) -> None:

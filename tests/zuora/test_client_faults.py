@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -20,8 +19,7 @@ from zwm.zuora import (
 )
 from zwm.zuora.simulator import Faults, ZuoraSimulator
 
-ClientFactory = Callable[..., ZuoraClient]
-TENANT = "acme"  # the conftest's tenant
+from .support import TENANT, ClientFactory
 
 
 @pytest.fixture

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from zwm.zuora import Credentials, MemoryTokenCache, ZuoraClient, ZuoraInvalidResponseError
+from zwm.zuora import Credentials, ZuoraClient, ZuoraInvalidResponseError
 from zwm.zuora.simulator import Faults, ZuoraSimulator
 
-ClientFactory = Callable[..., ZuoraClient]
-TENANT = "acme"  # the conftest's tenant
+from .support import TENANT, ClientFactory, Script, ScriptedServer, listing
 
 
 @pytest.mark.parametrize(
@@ -123,89 +118,40 @@ def test_content_hash_is_stable_and_changes_with_a_new_version(
 
 # -- a scripted server, for paginators the simulator never produces ------------------------
 
-Page = Callable[[int, str], dict[str, Any]]
-"""(page number, our base URL) -> the JSON body of that listing page."""
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[[Page], ZuoraClient]]:
-    """A minimal real HTTP server answering ``/oauth/token`` and ``/workflows`` from a script."""
-    servers: list[ThreadingHTTPServer] = []
-    clients: list[ZuoraClient] = []
-
-    def start(page: Page) -> ZuoraClient:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _answer(self, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                self._answer({"access_token": "scripted-token", "expires_in": 3599})
-
-            def do_GET(self) -> None:
-                number = int(parse_qs(urlsplit(self.path).query).get("page", ["1"])[0])
-                self._answer(page(number, base_url))
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        servers.append(server)
-        base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        client = ZuoraClient(
-            Credentials(base_url, "id", "secret"), token_cache=MemoryTokenCache(), timeout=2.0
-        )
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+Start = Callable[[Script], tuple[ScriptedServer, ZuoraClient]]
 
 
 def _items(page: int, count: int) -> list[dict[str, Any]]:
     return [{"id": page * 100 + i, "name": f"wf {page}-{i}"} for i in range(count)]
 
 
-def test_a_short_page_ends_the_listing_even_with_a_next_page(scripted: Callable[[Page], ZuoraClient]) -> None:
-    client = scripted(
-        lambda page, base: {
-            "data": _items(page, 1),
-            "pagination": {"next_page": f"{base}/workflows?page={page + 1}"},
-        }
+def _next(base: str, page: int) -> dict[str, Any]:
+    return {"next_page": f"{base}/workflows?page={page}&page_length=2"}
+
+
+def test_a_short_page_ends_the_listing_even_with_a_next_page(scripted: Start) -> None:
+    server, client = scripted(
+        listing(lambda page, base: {"data": _items(page, 1), "pagination": _next(base, page + 1)})
     )
     assert [wf.id for wf in client.list_workflows(page_length=2)] == ["100"]
+    assert len(server.seen) == 2  # token, one page
 
 
-def test_a_server_repeating_a_next_page_url_is_refused(scripted: Callable[[Page], ZuoraClient]) -> None:
-    client = scripted(
-        lambda page, base: {"data": _items(page, 2), "pagination": {"next_page": f"{base}/workflows?page=2"}}
-    )
+def test_a_server_repeating_a_next_page_url_is_refused(scripted: Start) -> None:
+    _, client = scripted(listing(lambda page, base: {"data": _items(page, 2), "pagination": _next(base, 2)}))
     with pytest.raises(ZuoraInvalidResponseError, match="already visited; the server loops"):
         client.list_workflows(page_length=2)
 
 
-def test_a_server_repeating_a_page_is_refused(scripted: Callable[[Page], ZuoraClient]) -> None:
-    client = scripted(
-        lambda page, base: {
-            "data": _items(1, 2),
-            "pagination": {"next_page": f"{base}/workflows?page={page + 1}"},
-        }
+def test_a_server_repeating_a_page_is_refused(scripted: Start) -> None:
+    _, client = scripted(
+        listing(lambda page, base: {"data": _items(1, 2), "pagination": _next(base, page + 1)})
     )
     with pytest.raises(ZuoraInvalidResponseError, match="same items as the page before"):
         client.list_workflows(page_length=2)
 
 
-def test_relative_next_page_and_shifted_items_are_handled(scripted: Callable[[Page], ZuoraClient]) -> None:
+def test_relative_next_page_and_shifted_items_are_handled(scripted: Start) -> None:
     """A workflow created mid-listing shifts the pages: the repeated item is yielded once."""
     pages = {1: [1, 2], 2: [2, 3], 3: [4]}
 
@@ -213,10 +159,11 @@ def test_relative_next_page_and_shifted_items_are_handled(scripted: Callable[[Pa
         data = [{"id": i} for i in pages[number]]
         return {"data": data, "pagination": {"next_page": f"/workflows?page={number + 1}&page_length=2"}}
 
-    assert [wf.id for wf in scripted(page).list_workflows(page_length=2)] == ["1", "2", "3", "4"]
+    _, client = scripted(listing(page))
+    assert [wf.id for wf in client.list_workflows(page_length=2)] == ["1", "2", "3", "4"]
 
 
-def test_listing_body_without_data_is_invalid(scripted: Callable[[Page], ZuoraClient]) -> None:
-    client = scripted(lambda page, base: {"workflows": []})
+def test_listing_body_without_data_is_invalid(scripted: Start) -> None:
+    _, client = scripted(listing(lambda page, base: {"workflows": []}))
     with pytest.raises(ZuoraInvalidResponseError, match="'data' is missing or not a list"):
         client.list_workflows()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -17,8 +18,7 @@ from zwm.zuora import (
 )
 from zwm.zuora.simulator import Faults, SimTenant, ZuoraSimulator
 
-ClientFactory = Callable[..., ZuoraClient]
-TENANT = "acme"  # the conftest's tenant
+from .support import TENANT, TOKEN_BODY, Answer, ClientFactory, ScriptedServer, Seen
 
 
 def _texts(error: BaseException) -> list[str]:
@@ -116,3 +116,48 @@ def test_exports_arrive_gzip_compressed(sim: ZuoraSimulator, client: ZuoraClient
     large = sum(len(e.canonical_json) > 1000 for e in exports)
     assert large >= 1
     assert client.stats.gzip_responses == large  # exactly the bodies over 1000 bytes came compressed
+
+
+def test_exact_requests_on_the_wire(scripted: Callable[..., tuple[ScriptedServer, ZuoraClient]]) -> None:
+    """Form-encoded token request without Authorization; bearer, gzip, track and entity headers."""
+    entity = "1a2b7a37-3e7d-4cb3-b0e2-883de9e766cc"
+
+    def script(seen: Seen, base_url: str) -> Answer:
+        if seen.method == "POST":
+            return 200, TOKEN_BODY
+        return 200, {"data": [{"id": 1}], "pagination": {"next_page": None}}
+
+    server, client = scripted(script, "client id+1", "s3cret&=x", entity_id=entity, track_id="trk-1")
+    client.list_workflows()
+    token, listing_request = server.seen
+    assert (token.method, token.path) == ("POST", "/oauth/token")
+    assert token.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(token.body.decode()) == {
+        "client_id": ["client id+1"],
+        "client_secret": ["s3cret&=x"],
+        "grant_type": ["client_credentials"],
+    }
+    assert "Authorization" not in token.headers
+    assert (listing_request.method, listing_request.path) == ("GET", "/workflows")
+    assert listing_request.query == {"page": ["1"], "page_length": ["50"]}
+    assert listing_request.headers["Authorization"] == "Bearer scripted-token"
+    for request in (token, listing_request):
+        assert request.headers["Accept-Encoding"] == "gzip"
+        assert request.headers["Zuora-Track-Id"] == "trk-1"
+        assert request.headers["Zuora-Entity-Ids"] == entity
+
+
+def test_token_request_is_retried_after_a_dropped_connection(
+    scripted: Callable[..., tuple[ScriptedServer, ZuoraClient]],
+) -> None:
+    drops = iter([True, False])
+
+    def script(seen: Seen, base_url: str) -> Answer:
+        if seen.method == "POST":
+            return None if next(drops) else (200, TOKEN_BODY)
+        return 200, {"data": []}
+
+    server, client = scripted(script)
+    assert client.list_workflows() == []
+    assert [s.method for s in server.seen] == ["POST", "POST", "GET"]
+    assert (client.stats.token_requests, client.stats.retries) == (2, 1)
