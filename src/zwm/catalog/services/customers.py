@@ -98,7 +98,7 @@ class CustomerInput:
     active: bool | None = None
 
 
-def _apply(customer: Customer, data: CustomerInput) -> Credentials:
+def apply_input(customer: Customer, data: CustomerInput) -> Credentials:
     """Set ``data`` on ``customer`` (unsaved) and return the resulting credentials, validated."""
     if data.name is not None:
         name = data.name.strip()
@@ -143,7 +143,7 @@ def create_customer(data: CustomerInput, *, validate: bool = True) -> Customer:
     if data.environment is None and data.base_url is None:
         raise CustomerError("give exactly one of an environment or a base URL")
     customer = Customer(active=True if data.active is None else data.active)
-    credentials = _apply(customer, data)
+    credentials = apply_input(customer, data)
     if validate:
         check_credentials(credentials)
     return _save(customer)
@@ -156,7 +156,7 @@ def update_customer(customer: Customer, data: CustomerInput, *, validate: bool =
         old_key: str | None = credentials_for(customer).cache_key
     except InvalidCustomerConfiguration:
         old_key = None
-    credentials = _apply(customer, data)
+    credentials = apply_input(customer, data)
     after = (customer.environment, customer.base_url, customer.client_id, customer.entity_id)
     changed = before != after or data.client_secret is not None
     if validate and changed:
