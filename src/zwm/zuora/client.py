@@ -120,6 +120,11 @@ class _Gate:
             self._active -= 1
             self._cond.notify()
 
+    def set_limit(self, limit: int) -> None:
+        with self._cond:
+            self.limit = limit
+            self._cond.notify_all()
+
 
 _gates: weakref.WeakValueDictionary[str, _Gate] = weakref.WeakValueDictionary()
 _gates_lock = threading.Lock()
@@ -132,9 +137,7 @@ def _tenant_gate(key: str, limit: int) -> _Gate:
         gate = _gates.get(key)
         if gate is None:
             gate = _gates[key] = _Gate(limit)
-        with gate._cond:
-            gate.limit = limit
-            gate._cond.notify_all()
+        gate.set_limit(limit)
         return gate
 
 
@@ -176,7 +179,7 @@ class ZuoraClient:
         self._tokens = TokenManager(self._cache, credentials.cache_key, self._fetch_token)
         self._gate = _tenant_gate(credentials.cache_key, concurrency)
         self._stats = ClientStats()
-        self._stats_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _stats and _recent_tokens
         self._recent_tokens: deque[str] = deque(maxlen=4)  # what to scrub from server error text
         headers = {
             "Accept": "application/json",
@@ -213,11 +216,11 @@ class ZuoraClient:
 
     @property
     def stats(self) -> ClientStats:
-        with self._stats_lock:
+        with self._lock:
             return self._stats
 
     def _count(self, **increments: float) -> None:
-        with self._stats_lock:
+        with self._lock:
             current = self._stats
             self._stats = ClientStats(
                 **{
@@ -382,8 +385,9 @@ class ZuoraClient:
         refreshed = False
         while True:
             token = self._tokens.token()
-            if token.access_token not in self._recent_tokens:
-                self._recent_tokens.append(token.access_token)
+            with self._lock:
+                if token.access_token not in self._recent_tokens:
+                    self._recent_tokens.append(token.access_token)
             response = self._send(
                 "GET",
                 url,
@@ -522,7 +526,9 @@ class ZuoraClient:
         )
 
     def _scrub(self, text: str) -> str:
-        return scrub(text, (self.credentials.client_secret, *self._recent_tokens))
+        with self._lock:
+            tokens = tuple(self._recent_tokens)
+        return scrub(text, (self.credentials.client_secret, *tokens))
 
 
 def _error_class(status_code: int) -> type[ZuoraError]:
