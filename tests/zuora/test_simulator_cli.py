@@ -114,14 +114,15 @@ def test_runs_until_sigterm_and_keeps_secrets_off_the_terminal(tmp_path: Path) -
                 counts[name] = len(listing["data"])
         assert counts == {"acme": 4, "globex": 0}
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=10)
+        process.wait(timeout=10)  # not communicate(): the reader thread owns stdout
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=5)
     assert process.returncode == 0
     rest = [lines.get(timeout=5)]
-    printed = "".join([first, *output, *rest]) + stderr
+    assert process.stderr is not None
+    printed = "".join([first, *output, *rest]) + process.stderr.read()
     assert rest[-1] == "Simulator stopped.\n"
     for tenant in tenants.values():
         assert tenant["client_secret"] not in printed

@@ -200,6 +200,16 @@ def test_rate_limit_per_minute() -> None:
         )  # AUTH is separate
 
 
+def test_auth_rate_limit_per_minute() -> None:
+    with running(workflows=1, auth_rate_limit_per_minute=2) as (_, api):  # the helper took one token
+        ok, limited = (api.http.post("/oauth/token", data=token_form(api.tenant)) for _ in range(2))
+        assert ok.status_code == 200
+        assert ok.headers["X-RateLimit-Remaining-minute"] == "0"
+        assert limited.status_code == 429
+        assert limited.headers["X-RateLimit-Limit-minute"] == "2"
+        assert int(limited.headers["Retry-After"]) >= 1
+
+
 def test_concurrency_limit_and_oauth_is_not_bound_by_it() -> None:
     with running(workflows=1, concurrency_limit=2, latency=0.6) as (sim, api):
         sim.set_faults("acme", Faults(retry_after=5))

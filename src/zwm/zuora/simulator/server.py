@@ -276,10 +276,10 @@ class ZuoraSimulator:
         tenant = self._by_client_id.get(client_id)
         if tenant is None:
             return responses.token_denied(self.token_error_style), None
-        limit = self.auth_rate_limit_per_minute
-        allowed, remaining, reset = tenant.auth_window.take(limit or _AUTH_LIMIT)
+        limit = self.auth_rate_limit_per_minute or _AUTH_LIMIT
+        allowed, remaining, reset = tenant.auth_window.take(limit)
         rate_headers = {
-            "X-RateLimit-Limit-minute": str(limit or _AUTH_LIMIT),
+            "X-RateLimit-Limit-minute": str(limit),
             "X-RateLimit-Remaining-minute": str(remaining),
         }
         if not allowed:
@@ -394,14 +394,6 @@ class ZuoraSimulator:
             with tenant.lock:
                 response.body = tenant.rng.choice(responses.MALFORMED_BODIES)
         return response
-
-    def tenant_state(self, name: str) -> TenantState:
-        """The live state of a tenant, for the control API."""
-        return self._tenant(name)
-
-    def tenant_states(self) -> list[TenantState]:
-        with self._lock:
-            return list(self._tenants.values())
 
 
 def tenant_seed_for(sim_seed: int, name: str, seed: int | str | None) -> str:
