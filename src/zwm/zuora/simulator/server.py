@@ -214,7 +214,7 @@ class ZuoraSimulator:
         self._server = _Server((self.host, self._port), _Handler, self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.02},
             name="zuora-simulator",
             daemon=True,
         )
