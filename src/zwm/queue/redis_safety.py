@@ -50,6 +50,16 @@ class QueueConnectionError(ConnectionError):
     """
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the connection or the server's state (retry later)
+    rather than of the command."""
+    if isinstance(exc, rexc.AuthenticationError):
+        return False
+    if isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError):
+        return True
+    return isinstance(exc, rexc.ResponseError) and str(exc).startswith(TRANSIENT_REPLIES)
+
+
 @contextmanager
 def translated(location: str) -> Iterator[None]:
     """Re-raise redis-py connection-level failures as :class:`QueueConnectionError`."""

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import NoBackoff
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -159,17 +159,17 @@ def parse_redis_url(url: str) -> RedisTarget:
 def _common_kwargs() -> dict[str, Any]:
     """Timeouts and retries shared by every client we build.
 
-    redis-py retries a command three times with jittered backoff (50 ms..1 s) on a dropped
-    connection, which hides a blip; a longer outage surfaces as an error that the driver
-    turns into :class:`zwm.queue.redis_safety.QueueConnectionError` for the worker to back
-    off on.
+    redis-py's own retries are off: a retry it made silently after a lost reply would
+    re-run a script that already ran (an acknowledgement would then look like a lost
+    lease). :class:`zwm.queue.drivers.redis.RedisDriver` retries itself, knowing which
+    calls are in doubt.
     """
     return {
         "socket_connect_timeout": 5.0,
         "socket_timeout": SOCKET_TIMEOUT,
         "socket_keepalive": True,
         "health_check_interval": 15,
-        "retry": Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), 3),
+        "retry": Retry(NoBackoff(), 0),
         "client_name": "zwm",
     }
 

@@ -40,7 +40,7 @@ from redis.commands.core import Script
 
 from zwm.queue.drivers.base import Driver, QueueCounts, QueuedJob, Reservation
 from zwm.queue.job import Envelope, PayloadError
-from zwm.queue.redis_safety import check_reachable, translated, warn_if_unsafe
+from zwm.queue.redis_safety import check_reachable, is_transient, translated, warn_if_unsafe
 from zwm.queue.redis_url import SOCKET_TIMEOUT, connect
 
 if TYPE_CHECKING:
@@ -53,6 +53,9 @@ MAX_BLOCK = SOCKET_TIMEOUT - 5.0
 PUSH_CHUNK = 1000
 """Jobs per push script: big enough to amortise the round trip, small enough that one
 script never holds Redis (single-threaded) for more than a few milliseconds."""
+RETRY_DELAYS = (0.05, 0.15, 0.4)
+"""Back-off between the attempts of one driver call on a connection failure: rides out a
+dropped connection or a fail-over blip; a longer outage is the worker's to back off from."""
 NOTIFY_CAP = 64
 """Most wake-up tokens left for blocked workers; more idle workers are woken in a chain
 (each reserve that leaves work behind wakes one more)."""
@@ -132,13 +135,26 @@ def _check_queues(queues: Sequence[str]) -> None:
 
 
 def _guarded(method: Callable[P, R]) -> Callable[P, R]:
-    """Translate connection failures of a driver method into ``QueueConnectionError``."""
+    """Retry a driver method through a short blip, then raise ``QueueConnectionError``.
+
+    Safe because every method may run twice: push skips ids it already stored, reads and
+    lease renewals are idempotent, a reservation whose reply was lost lapses back to the
+    queue, and acknowledgements in doubt are re-checked (see :meth:`RedisDriver.complete_many`).
+    """
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         self = args[0]
         assert isinstance(self, RedisDriver)
         with translated(self.location):
+            for delay in RETRY_DELAYS:
+                try:
+                    return method(*args, **kwargs)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.debug("Redis at %s: %s; retrying in %.2f s", self.location, exc, delay)
+                    time.sleep(delay)
             return method(*args, **kwargs)
 
     return wrapper
@@ -172,6 +188,8 @@ class RedisDriver(Driver):
         self._queues = f"{tag}:queues"
         self._scripts: dict[str, Script] = {n: self.client.register_script(s) for n, s in _SOURCES.items()}
         self._checked = False
+        self._in_doubt: set[str] = set()
+        """Tokens of acknowledgements sent without an answer (the connection dropped)."""
 
     @classmethod
     def from_config(cls, config: Config) -> RedisDriver:
@@ -289,6 +307,24 @@ class RedisDriver(Driver):
     def complete(self, reservation: Reservation) -> bool:
         return self.complete_many([reservation])[0]
 
+    def _acknowledge(self, script: str, keys: list[str], args: list[Any], tokens: list[str]) -> list[bool]:
+        """Run an acknowledgement, telling the script whether an earlier try is in doubt.
+
+        An ack whose reply was lost with the connection may have landed. Retried blindly it
+        would find its lease gone and answer "lease lost", and the worker would not record
+        a success that happened. So the tokens stay "in doubt" until an answer arrives, and
+        a retry (by :func:`_guarded` or by the worker after ``QueueConnectionError``)
+        asks the script to treat "already done" as done. A second ``complete`` of an
+        answered ack is still ``False``.
+        """
+        doubt = any(t in self._in_doubt for t in tokens)
+        self._in_doubt.update(tokens)
+        answer = [bool(x) for x in self._run(script, keys, [int(doubt), *args])]
+        self._in_doubt.difference_update(tokens)
+        if len(self._in_doubt) > 10_000:  # callers that never retried: forget them
+            self._in_doubt.clear()
+        return answer
+
     @_guarded
     def complete_many(self, reservations: Sequence[Reservation]) -> list[bool]:
         """Acknowledge several jobs in one round trip; ``False`` where the lease was lost."""
@@ -296,7 +332,7 @@ class RedisDriver(Driver):
             return []
         keys = [*self._hashes, self._lease, *(self._r(r.envelope.queue) for r in reservations)]
         args = [value for r in reservations for value in (r.envelope.id, r.token)]
-        return [bool(x) for x in self._run("complete", keys, args)]
+        return self._acknowledge("complete", keys, args, [r.token for r in reservations])
 
     @_guarded
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
@@ -305,7 +341,7 @@ class RedisDriver(Driver):
         queue = reservation.envelope.queue
         keys = [self._lease, self._hashes[3], self._r(queue), self._q(queue), self._d(queue), self._n(queue)]
         args = [reservation.envelope.id, reservation.token, _us(delay), NOTIFY_CAP]
-        return bool(self._run("release", keys, args))
+        return self._acknowledge("release", keys, args, [reservation.token])[0]
 
     def _known_queues(self) -> list[str]:
         return sorted(_text(q) for q in self.client.smembers(self._queues))

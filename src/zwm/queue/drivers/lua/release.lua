@@ -1,12 +1,14 @@
 -- KEYS: lease, since, reserved, q, delayed, notify
--- ARGV: id, token, delay_us, notify_cap. Returns 1, or 0 if the token lost the lease.
--- The attempt count stays: it was counted when the job was reserved.
-local id, token = ARGV[1], ARGV[2]
+-- ARGV: in_doubt, id, token, delay_us, notify_cap. Returns 1, or 0 if the token lost the
+-- lease. The attempt count stays: it was counted when the job was reserved.
+-- With in_doubt=1 (an earlier try got no reply) a lost lease answers 1: that try may have
+-- released the job, and either way it is back in other workers' hands.
+local id, token = ARGV[2], ARGV[3]
 if not holds(KEYS[1], id, token) then
-  return 0
+  return {tonumber(ARGV[1])}
 end
 local now = now_us()
-local delay = tonumber(ARGV[3])
+local delay = tonumber(ARGV[4])
 redis.call('ZREM', KEYS[3], id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HSET', KEYS[2], id, fmt(now + delay))
@@ -15,5 +17,5 @@ if delay > 0 then
 else
   redis.call('RPUSH', KEYS[4], id)
 end
-wake(KEYS[6], 1, tonumber(ARGV[4]))
-return 1
+wake(KEYS[6], 1, tonumber(ARGV[5]))
+return {1}
