@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError, transaction
@@ -63,9 +64,23 @@ def finish(row: JobExecution, status: str, *, message: str = "", progress: int |
     row.duration_ms = round((row.finished_at - row.started_at).total_seconds() * 1000, 3)
     if progress is not None:
         row.progress = progress
-    elif status == Status.SUCCEEDED and row.progress is not None:
-        row.progress = 100
+    if status == Status.SUCCEEDED and row.progress is not None:
+        row.progress = 100  # a job that reported progress and finished is done
     row.exception_message = message
+
+
+@dataclass(frozen=True)
+class Flushed:
+    new: list[JobExecution]
+    changed: list[JobExecution]
+    retried: list[tuple[str, int]]
+
+
+def _unsave(rows: list[JobExecution]) -> None:
+    """Rows whose INSERT was rolled back: make them new again."""
+    for row in rows:
+        row.pk = None
+        row._state.adding = True
 
 
 class HistoryBuffer:
@@ -102,11 +117,16 @@ class HistoryBuffer:
             return False
         return len(self._new) >= self.max_rows or time.monotonic() - self._oldest >= self.interval
 
-    def flush(self) -> None:
-        """Write everything buffered. On a database error keep it for the next try."""
+    def flush(self) -> Flushed:
+        """Write everything buffered; what was written.
+
+        On a database error the rows stay buffered for the next try. A caller flushing
+        inside its own transaction that then rolls back hands the rows to :meth:`restore`.
+        """
         if self._oldest is None:
-            return
-        new, changed, retried = self._new, list(self._changed.values()), self._retried
+            return Flushed([], [], [])
+        new, retried = self._new, self._retried
+        changed = [row for row in self._changed.values() if row.pk is not None]
         try:
             with transaction.atomic():
                 if new:
@@ -117,12 +137,21 @@ class HistoryBuffer:
                 if retried:
                     _close_stale(retried)
         except DatabaseError:
-            for row in new:  # a rolled-back insert must be inserted again
-                row.pk = None
+            _unsave(new)
             self._trim()
             log.warning("could not write %d execution history rows; will retry", len(new) + len(changed))
             raise
         self._new, self._changed, self._retried, self._oldest = [], {}, [], None
+        return Flushed(new, changed, retried)
+
+    def restore(self, flushed: Flushed) -> None:
+        """Buffer again what a flush wrote inside a transaction the caller rolled back."""
+        _unsave(flushed.new)
+        self._new[:0] = flushed.new
+        for row in flushed.changed:
+            self._changed.setdefault(row.pk, row)
+        self._retried[:0] = flushed.retried
+        self._touch()
 
     def _trim(self) -> None:
         """Bound memory while the database is unreachable: the oldest finished rows go first."""

@@ -333,6 +333,7 @@ class Worker:
         envelope = reservation.envelope
         if result.status == "succeeded":
             history.finish(row, Status.SUCCEEDED, progress=result.progress)
+            self.history.changed(row)
             if not self._acks:
                 self._acks_since = time.monotonic()
             self._acks.append((reservation, row))
@@ -464,27 +465,40 @@ class Worker:
                 log.warning("%s [%s]: lease lost", reservation.envelope.job, reservation.envelope.id)
 
     def _flush_acks(self) -> None:
+        """Acknowledge the bundled successes, in one transaction with their history rows.
+
+        With the database driver the acknowledgement, the history rows and the batch
+        counters commit together: a worker killed at any point leaves either a job still
+        reserved (it runs again) or a job done *and* recorded -- never a success without
+        its history row, which is what "exactly one success recorded" rests on.
+        """
         if not self._acks:
             return
         acks, self._acks = self._acks, []
-        in_batch = any(r.envelope.batch_id for r, _ in acks)
+        flushed: list[history.Flushed] = []
         try:
-            with transaction.atomic() if in_batch else contextlib.nullcontext():
+            with transaction.atomic():
+                flushed.append(self.history.flush())
                 done = self.driver.complete_many([r for r, _ in acks])
-                for (reservation, _), ok in zip(acks, done, strict=True):
-                    if ok and reservation.envelope.batch_id is not None:
+                for (reservation, row), ok in zip(acks, done, strict=True):
+                    if not ok:
+                        self._lease_lost(row)
+                        self.history.changed(row)
+                    elif reservation.envelope.batch_id is not None:
                         batches.record_success(reservation.envelope)
+                if not all(done):
+                    flushed.append(self.history.flush())
         except BaseException:
             self._acks = acks + self._acks
+            for batch in reversed(flushed):
+                self.history.restore(batch)
             raise
-        for (reservation, row), ok in zip(acks, done, strict=True):
+        for (reservation, _), ok in zip(acks, done, strict=True):
             if ok:
                 self._release_unique(reservation.envelope)
             else:
                 self.processed -= 1
-                self._lease_lost(row)
             self._lost.discard(reservation.envelope.id)
-            self.history.changed(row)
 
     def _beat(self, status: str, *, force: bool = False) -> None:
         if self._registration is None or (status == self._status and not force):

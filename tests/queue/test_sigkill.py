@@ -1,0 +1,88 @@
+"""At-least-once under SIGKILL: nothing lost, successes recorded once, poison jobs stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Workers, lines, wait_for
+from zwm_test_jobs import KillsItsWorker, SlowMark
+
+from zwm.queue import diagnostics
+from zwm.queue.dispatch import dispatch, dispatch_many
+from zwm.queue.models import FailedJob, JobExecution, QueuedJob, Worker
+
+pytestmark = [pytest.mark.backends]
+
+
+def succeeded(job_id: str) -> int:
+    return JobExecution.objects.filter(job_uuid=job_id, status="succeeded").count()
+
+
+def test_a_job_whose_worker_is_killed_completes_later_exactly_once(workers: Workers, marker: Path) -> None:
+    job_id = dispatch(SlowMark(str(marker), 2.0))
+    first = workers.start("queue:work", "--lease", "1", "--tries", "3", "--sleep", "0.2")
+    wait_for(lambda: any(line.startswith("start") for line in lines(marker)), what="job start")
+
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    second = workers.start("queue:work", "--lease", "1", "--tries", "3", "--sleep", "0.2")
+    wait_for(lambda: succeeded(str(job_id)) == 1, timeout=30, what="the job to succeed in the second worker")
+    code, _, err = workers.stop(second)
+
+    assert code == 0, err
+    runs = lines(marker)
+    assert [line.split()[0] for line in runs] == ["start", "start", "done"]
+    # The killed worker's executor died with it: the first run never reached "done".
+    assert runs[0] != runs[1]
+    time.sleep(1.5)  # a lingering orphan would have written a second "done" by now
+    assert lines(marker).count("done") == 1
+    assert succeeded(str(job_id)) == 1
+    assert QueuedJob.objects.count() == 0 and not FailedJob.objects.exists()
+    attempts = JobExecution.objects.filter(job_uuid=job_id).order_by("attempt")
+    assert [r.attempt for r in attempts if r.status == "succeeded"] == [2]
+
+
+def test_a_poison_job_stops_after_its_tries_and_lands_in_failed_jobs(workers: Workers, marker: Path) -> None:
+    job_id = dispatch(KillsItsWorker(str(marker)))  # tries = 2
+    codes = []
+    for _ in range(5):
+        result = workers.work("--once", "--lease", "1", "--sleep", "3")
+        codes.append(result.returncode)
+        if FailedJob.objects.filter(uuid=job_id).exists():
+            break
+
+    assert codes == [-signal.SIGKILL, -signal.SIGKILL, 0]
+    assert lines(marker) == ["attempt", "attempt"]
+    failure = FailedJob.objects.get(uuid=job_id)
+    assert "attempted too many times" in failure.exception_message
+    assert failure.exception_type == "zwm.queue.executor.MaxAttemptsExceeded"
+    assert QueuedJob.objects.count() == 0
+
+
+def test_thousand_jobs_two_processes_and_a_kill_lose_nothing(workers: Workers) -> None:
+    ids = set(dispatch_many([diagnostics.Noop() for _ in range(1000)]))
+    supervisor = workers.start(
+        "queue:work", "--processes", "2", "--lease", "1", "--tries", "3", "--sleep", "0.2", "--name", "t"
+    )
+
+    def done() -> int:
+        return JobExecution.objects.filter(status="succeeded").values("job_uuid").distinct().count()
+
+    wait_for(lambda: done() >= 200, timeout=60, what="200 jobs processed")
+    victim = wait_for(
+        lambda: Worker.objects.exclude(status="stopped").values_list("pid", flat=True).first(),
+        what="a worker pid",
+    )
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: done() == 1000 and QueuedJob.objects.count() == 0, timeout=90, what="every job done")
+    wait_for(lambda: Worker.objects.count() >= 3, what="the supervisor to replace the killed worker")
+    code, _, err = workers.stop(supervisor, timeout=30)
+
+    assert code == 0, err
+    succeeded_ids = set(JobExecution.objects.filter(status="succeeded").values_list("job_uuid", flat=True))
+    assert succeeded_ids == ids
+    assert not FailedJob.objects.exists()

@@ -1,0 +1,169 @@
+"""Jobs used by the worker tests; importable by worker subprocesses (tests/queue is on
+their PYTHONPATH). Each leaves a trace in a marker file, so a test can count executions
+without trusting the system under test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from zwm.queue.job import Job
+
+
+def append(path: str, text: str) -> None:
+    with open(path, "a") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@dataclass
+class Mark(Job):
+    """Appends ``text`` to ``path``."""
+
+    path: str
+    text: str = "ran"
+
+    def handle(self) -> None:
+        append(self.path, self.text)
+
+
+@dataclass
+class SlowMark(Job):
+    """Writes ``start``, sleeps, writes ``done``: shows whether a run was cut short."""
+
+    path: str
+    seconds: float = 1.0
+
+    def handle(self) -> None:
+        append(self.path, f"start {os.getpid()}")
+        time.sleep(self.seconds)
+        append(self.path, "done")
+
+
+@dataclass
+class KillsItsWorker(Job):
+    """Poison: SIGKILLs the worker process running it (the executor's parent)."""
+
+    path: str
+    tries: ClassVar[int | None] = 2
+
+    def handle(self) -> None:
+        append(self.path, "attempt")
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(30)
+
+
+@dataclass
+class Crash(Job):
+    """Ends its process abruptly, as a segfault or the OOM killer would."""
+
+    path: str
+
+    def handle(self) -> None:
+        append(self.path, "attempt")
+        os._exit(3)
+
+
+class AuthError(Exception):
+    """Stands for ZuoraAuthenticationException: retrying cannot help."""
+
+
+@dataclass
+class BadCredentials(Job):
+    path: str
+    dont_retry: ClassVar[tuple[type[BaseException], ...]] = (AuthError,)
+
+    def handle(self) -> None:
+        append(self.path, "attempt")
+        raise AuthError("invalid client credentials")
+
+    def failed(self, exc: BaseException) -> None:
+        append(self.path, f"failed hook: {type(exc).__name__}")
+
+
+@dataclass
+class Flaky(Job):
+    """Always fails, with the seed's retry policy."""
+
+    path: str
+    tries: ClassVar[int | None] = 3
+    backoff: ClassVar[list[float]] = [60, 120]
+
+    def handle(self) -> None:
+        append(self.path, "attempt")
+        raise RuntimeError("temporary outage")
+
+
+@dataclass
+class FailsFirst(Job):
+    """Fails on its first attempt, succeeds afterwards."""
+
+    path: str
+
+    def handle(self) -> None:
+        assert self.context is not None
+        append(self.path, f"attempt {self.context.attempt}")
+        if self.context.attempt == 1:
+            raise RuntimeError("first attempt fails")
+
+
+@dataclass
+class Hangs(Job):
+    """Blocks far past any timeout, reporting its start; its failed() hook leaves a trace."""
+
+    path: str
+    timeout: ClassVar[float | None] = 1.0
+
+    def handle(self) -> None:
+        append(self.path, "hanging")
+        time.sleep(3600)
+
+    def failed(self, exc: BaseException) -> None:
+        append(self.path, f"failed hook: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class Progress(Job):
+    """Reports 40 %, then waits until ``release`` exists (bounded)."""
+
+    path: str
+    release: str
+
+    def handle(self) -> None:
+        assert self.context is not None
+        self.context.report_progress(40)
+        append(self.path, "reported")
+        deadline = time.monotonic() + 20
+        while not Path(self.release).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@dataclass
+class BatchCallback(Job):
+    """Records which callback ran, for which batch (through the ``batch_id`` argument)."""
+
+    path: str
+    event: str
+    batch_id: str = ""
+
+    def handle(self) -> None:
+        assert self.context is not None
+        append(self.path, f"{self.event} {self.batch_id} {self.context.batch_id}")
+
+
+@dataclass
+class MarkOrFail(Job):
+    """Fails when ``fail`` is true; otherwise marks. Batch members."""
+
+    path: str
+    fail: bool = False
+
+    def handle(self) -> None:
+        if self.fail:
+            raise RuntimeError("member failed")
+        append(self.path, "member")
