@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Workers, lines, wait_for
 from zwm_test_jobs import KillsItsWorker, SlowMark
 
+from conftest import Workers, lines, wait_for
 from zwm.queue import diagnostics
 from zwm.queue.dispatch import dispatch, dispatch_many
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob, Worker
@@ -41,7 +41,8 @@ def test_a_job_whose_worker_is_killed_completes_later_exactly_once(workers: Work
     time.sleep(1.5)  # a lingering orphan would have written a second "done" by now
     assert lines(marker).count("done") == 1
     assert succeeded(str(job_id)) == 1
-    assert QueuedJob.objects.count() == 0 and not FailedJob.objects.exists()
+    assert QueuedJob.objects.count() == 0
+    assert not FailedJob.objects.exists()
     attempts = JobExecution.objects.filter(job_uuid=job_id).order_by("attempt")
     assert [r.attempt for r in attempts if r.status == "succeeded"] == [2]
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Workers, lines, wait_for
 from zwm_test_jobs import BadCredentials, Crash, FailsFirst, Flaky, Hangs, Mark, Progress, SlowMark
 
+from conftest import Workers, lines, wait_for
 from zwm.queue import diagnostics
 from zwm.queue.dispatch import dispatch, dispatch_many
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob, Worker
@@ -42,7 +42,9 @@ def test_runs_jobs_records_history_failures_and_registry(workers: Workers, marke
     assert failure.exception_message == "boom"
     assert "DiagnosticFailure: boom" in failure.exception_traceback
     row = JobExecution.objects.get(job_uuid=bad)
-    assert row.exception_message == "boom" and row.worker_pid and row.duration_ms is not None
+    assert row.exception_message == "boom"
+    assert row.worker_pid
+    assert row.duration_ms is not None
     worker = Worker.objects.get()
     assert (worker.status, worker.jobs_processed, worker.jobs_failed) == ("stopped", 5, 1)
     assert worker.stopped_at is not None
@@ -124,7 +126,8 @@ def test_backoff_list_releases_with_its_delays(workers: Workers, marker: Path) -
     before = time.time()
     workers.work("--once", *FAST)
     row = QueuedJob.objects.get(uuid=job_id)
-    assert row.attempts == 1 and row.lease_token is None
+    assert row.attempts == 1
+    assert row.lease_token is None
     assert before + 60 <= row.available_at <= time.time() + 60
 
     QueuedJob.objects.filter(uuid=job_id).update(available_at=time.time())
@@ -169,7 +172,7 @@ def test_broken_payloads_fail_with_the_reason_and_nothing_is_lost(workers: Worke
         QueuedJob.objects.create(
             uuid=uuid, queue="default", job_class=job_class, payload=payload, available_at=now, created_at=now
         )
-    after = dispatch(Mark(str(marker), "after"))
+    dispatch(Mark(str(marker), "after"))
 
     result = workers.work("--stop-when-empty", "--tries", "3", *FAST)
 
@@ -218,7 +221,8 @@ def test_progress_and_running_row_are_visible_while_the_job_runs(
         timeout=20,
         what="a running row with progress 40",
     )
-    assert row.finished_at is None and row.attempt == 1
+    assert row.finished_at is None
+    assert row.attempt == 1
     assert (
         Worker.objects.filter(status="busy").exists()
         or Worker.objects.filter(current_job_uuid=job_id).exists()
