@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from workerkit import Workers, lines, wait_for
 from zwm_test_jobs import KillsItsWorker, SlowMark
 
-from conftest import Workers, lines, wait_for
 from zwm.queue import diagnostics
 from zwm.queue.dispatch import dispatch, dispatch_many
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob, Worker

@@ -7,9 +7,9 @@ import signal
 from pathlib import Path
 
 import pytest
+from workerkit import Workers, lines, wait_for
 from zwm_test_jobs import Mark
 
-from conftest import Workers, lines, wait_for
 from zwm.queue.dispatch import dispatch_many
 from zwm.queue.models import Worker
 

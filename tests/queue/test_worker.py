@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from workerkit import Workers, lines, wait_for
 from zwm_test_jobs import BadCredentials, Crash, FailsFirst, Flaky, Hangs, Mark, Progress, SlowMark
 
-from conftest import Workers, lines, wait_for
 from zwm.queue import diagnostics
 from zwm.queue.dispatch import dispatch, dispatch_many
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob, Worker
