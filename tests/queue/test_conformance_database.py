@@ -13,7 +13,7 @@ from zwm.queue.drivers.base import Driver
 from zwm.queue.drivers.database import DatabaseDriver
 from zwm.queue.models import QueuedJob
 
-pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True, available_apps=["zwm.queue"])]
 
 
 class TestDatabaseDriver(DriverConformance):

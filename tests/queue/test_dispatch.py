@@ -22,7 +22,7 @@ from zwm.queue.drivers.base import QueueCounts
 from zwm.queue.drivers.database import DatabaseDriver
 from zwm.queue.job import Envelope, Exponential
 
-pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True, available_apps=["zwm.queue"])]
 
 LEASE = 30.0
 

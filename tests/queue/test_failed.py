@@ -15,7 +15,7 @@ from zwm.queue.drivers.base import QueueCounts
 from zwm.queue.job import Envelope
 from zwm.queue.models import FailedJob
 
-pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True, available_apps=["zwm.queue"])]
 
 LEASE = 30.0
 
