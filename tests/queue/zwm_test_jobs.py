@@ -167,3 +167,16 @@ class MarkOrFail(Job):
         if self.fail:
             raise RuntimeError("member failed")
         append(self.path, "member")
+
+
+@dataclass
+class FailUntil(Job):
+    """Fails until the file ``flag`` exists (a fault an operator fixes, then retries)."""
+
+    path: str
+    flag: str
+
+    def handle(self) -> None:
+        if not Path(self.flag).exists():
+            raise RuntimeError("not yet")
+        append(self.path, "member fixed")

@@ -27,7 +27,10 @@ one, and through ``self.context.batch_id`` in any case; they are not members (th
 change the counters and run even when the batch is cancelled).
 
 A member of a cancelled batch is skipped by the worker, not run: it counts as done so
-``finally`` still fires. Without ``allow_failures`` the first failure cancels the batch.
+``finally`` still fires, but a batch with skipped members never fires ``then``. Without
+``allow_failures`` the first failure cancels the batch. :func:`retry_failed` re-queues the
+failed members (un-cancelling a batch its own failure cancelled); members that were
+skipped are gone and are not re-run.
 """
 
 from __future__ import annotations
@@ -192,7 +195,9 @@ def record_success(envelope: Envelope, *, skipped: bool = False) -> None:
         if envelope.id in batch.failed_job_ids:  # a failed member retried successfully
             batch.failed_job_ids = [i for i in batch.failed_job_ids if i != envelope.id]
             batch.failed_jobs = max(0, batch.failed_jobs - 1)
-        if batch.pending_jobs == 0 and batch.cancelled_at is None and not skipped:
+        if skipped:
+            batch.options["skipped_jobs"] = batch.options.get("skipped_jobs", 0) + 1
+        elif batch.pending_jobs == 0 and batch.cancelled_at is None and not batch.options.get("skipped_jobs"):
             _fire(batch, "then")
         _settle(batch)
         batch.save(update_fields=["pending_jobs", "failed_jobs", "failed_job_ids", "finished_at", "options"])

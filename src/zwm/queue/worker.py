@@ -259,7 +259,9 @@ class Worker:
         return max(1, size)
 
     def _idle(self) -> None:
-        self._flush_acks()
+        if self._acks:
+            self._flush_acks()
+            return  # acknowledging may have queued jobs (batch callbacks): look again first
         self.history.flush()
         self._beat("idle")
         if self.options.stop_when_empty:
