@@ -217,14 +217,13 @@ class Envelope:
             raise PayloadError(f"payload is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise PayloadError("payload is not a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
         missing = {"job", "args", "id"} - data.keys()
         if missing:
             raise PayloadError(f"payload lacks {', '.join(sorted(missing))}")
         if not isinstance(data["job"], str) or not isinstance(data["args"], dict):
             raise PayloadError("payload has a malformed job or args field")
         try:
-            return cls(**{k: v for k, v in data.items() if k in known})
+            return cls(**{k: v for k, v in data.items() if k in _ENVELOPE_FIELDS})
         except TypeError as exc:
             raise PayloadError(f"payload is malformed: {exc}") from None
 
