@@ -12,25 +12,23 @@ class OperationFailed(Exception):
     """The command was well-formed but what it asked for could not be done (exit code 1)."""
 
 
-_django_ready = False
-
-
 def setup_django() -> None:
     """Configure Django once; commands that touch the database call this first.
 
     Done lazily so that commands which need no database (``zuora:simulate``, ``--help``)
-    start fast and work with no database configured.
+    start fast and work with no database configured. Skipped when Django is already set
+    up (a second ``django.setup()`` would re-apply logging and point it at whatever
+    stream is current, e.g. a test runner's captured output).
     """
-    global _django_ready
-    if _django_ready:
-        return
     import os
 
     import django
+    from django.apps import apps
 
+    if apps.ready:
+        return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zwm.settings")
     django.setup()
-    _django_ready = True
 
 
 def echo_json(value: Any) -> None:
