@@ -13,19 +13,16 @@ not available when these were written.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from rediskit import DURABLE, PrivateServers
 
 from zwm.queue.drivers.base import Reservation
 from zwm.queue.drivers.redis import RedisDriver
@@ -34,70 +31,11 @@ from zwm.queue.redis_safety import QueueConnectionError, unsafe_settings, warn_i
 
 pytestmark = pytest.mark.redis
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of our own, on loopback, that a test may kill and restart."""
-
-    def __init__(self, binary: str, directory: Path, *options: str) -> None:
-        self.binary, self.directory, self.options = binary, directory, options
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        args += ["--logfile", str(self.directory / "redis.log"), *self.options]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = redis.Redis(port=self.port, socket_connect_timeout=0.2, retry=None)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if probe.ping():
-                    probe.close()
-                    return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise AssertionError(
-            f"redis-server did not start: {(self.directory / 'redis.log').read_text()[-500:]}"
-        )
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[..., PrivateRedis]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (needed to restart a private Redis)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    servers: list[PrivateRedis] = []
-
-    def make(*options: str) -> PrivateRedis:
-        server = PrivateRedis(binary, tmp_path, *options)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.kill()
-
-
-DURABLE = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")
+def servers(tmp_path: Path) -> Iterator[PrivateServers]:
+    with PrivateServers(tmp_path) as private:
+        yield private
 
 
 class Workers:
@@ -173,9 +111,9 @@ def push_jobs(driver: RedisDriver, count: int) -> set[str]:
 
 
 def test_every_job_completes_once_across_a_redis_crash_and_restart(
-    private_redis: Callable[..., PrivateRedis],
+    servers: PrivateServers,
 ) -> None:
-    server = private_redis(*DURABLE)
+    server = servers.start(*DURABLE)
     driver = RedisDriver(server.url, prefix=f"zwm-test-{uuid.uuid4().hex}")
     ids = push_jobs(driver, 400)
     with Workers(driver, count=2) as workers:
@@ -192,8 +130,8 @@ def test_every_job_completes_once_across_a_redis_crash_and_restart(
     assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
 
 
-def test_dropped_connections_lose_no_job(private_redis: Callable[..., PrivateRedis]) -> None:
-    server = private_redis(*DURABLE)
+def test_dropped_connections_lose_no_job(servers: PrivateServers) -> None:
+    server = servers.start(*DURABLE)
     driver = RedisDriver(server.url, prefix=f"zwm-test-{uuid.uuid4().hex}")
     admin = redis.Redis.from_url(server.url)
     ids = push_jobs(driver, 400)
@@ -208,9 +146,9 @@ def test_dropped_connections_lose_no_job(private_redis: Callable[..., PrivateRed
 
 
 def test_unsafe_server_settings_are_reported(
-    private_redis: Callable[..., PrivateRedis], caplog: pytest.LogCaptureFixture
+    servers: PrivateServers, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = private_redis("--appendonly", "no", "--save", "", "--maxmemory-policy", "allkeys-lru")
+    server = servers.start("--appendonly", "no", "--save", "", "--maxmemory-policy", "allkeys-lru")
     client = redis.Redis.from_url(server.url)
     problems = unsafe_settings(client)
     assert len(problems) == 2

@@ -1,0 +1,124 @@
+"""Real ``zwm queue:work --connection redis`` processes: SIGKILL of a worker mid-job, a
+corrupt payload, and a Redis crash + restart under two worker processes.
+
+Jobs are queued in Redis under a per-test prefix; history and failed jobs go to the test
+database (the ``workers`` fixture of conftest.py points the subprocesses at it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rediskit import DURABLE, PrivateServers
+from workerkit import Workers, lines, wait_for
+from zwm_test_jobs import SlowMark
+
+from zwm.queue import diagnostics
+from zwm.queue.drivers.redis import RedisDriver
+from zwm.queue.job import Envelope
+from zwm.queue.models import FailedJob, JobExecution
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def on_redis(workers: Workers, url: str) -> RedisDriver:
+    """Point ``workers`` at Redis ``url`` under a fresh prefix; the driver to queue with."""
+    driver = RedisDriver(url, prefix=f"zwm-test-{uuid.uuid4().hex}")
+    workers.env.update(QUEUE_CONNECTION="redis", REDIS_URL=url, ZWM_QUEUE_PREFIX=driver.prefix)
+    return driver
+
+
+@pytest.fixture
+def redis_workers(workers: Workers, redis_url: str) -> Iterator[tuple[Workers, RedisDriver]]:
+    driver = on_redis(workers, redis_url)
+    yield workers, driver
+    driver.delete_all_keys()
+    driver.close()
+
+
+def succeeded_ids() -> set[str]:
+    return set(JobExecution.objects.filter(status="succeeded").values_list("job_uuid", flat=True))
+
+
+def test_a_job_whose_worker_is_killed_completes_later_exactly_once(
+    redis_workers: tuple[Workers, RedisDriver], marker: Path
+) -> None:
+    workers, driver = redis_workers
+    envelope = Envelope.for_job(SlowMark(str(marker), 2.0))
+    driver.push([envelope])
+    options = ("queue:work", "--connection", "redis", "--lease", "1", "--tries", "3", "--sleep", "0.2")
+    first = workers.start(*options)
+    wait_for(lambda: any(line.startswith("start") for line in lines(marker)), what="job start")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    second = workers.start(*options)
+    wait_for(
+        lambda: envelope.id in succeeded_ids(), timeout=30, what="the job to succeed in the second worker"
+    )
+    code, _, err = workers.stop(second)
+
+    assert code == 0, err
+    assert [line.split()[0] for line in lines(marker)] == ["start", "start", "done"]
+    runs = JobExecution.objects.filter(job_uuid=envelope.id, status="succeeded")
+    assert [r.attempt for r in runs] == [2]
+    assert driver.counts(["default"]) == {"default": driver.counts(["empty"])["empty"]}
+
+
+def test_a_corrupt_payload_fails_with_the_reason_and_the_worker_carries_on(
+    redis_workers: tuple[Workers, RedisDriver],
+) -> None:
+    workers, driver = redis_workers
+    bad, good = Envelope.for_job(diagnostics.Noop()), Envelope.for_job(diagnostics.Noop())
+    driver.push([bad, good])
+    driver.client.hset(
+        f"{{{driver.prefix}}}:payload", bad.id, '{"job": "zwm.queue.diagnostics.Noop", "args": ['
+    )
+    result = workers.work("--connection", "redis", "--stop-when-empty", "--sleep", "0.1")
+
+    assert result.returncode == 0, result.stderr
+    failure = FailedJob.objects.get(uuid=bad.id)
+    assert "payload is not valid JSON" in failure.exception_message
+    assert succeeded_ids() == {good.id}
+
+
+def test_every_job_completes_when_redis_crashes_and_restarts_under_workers(
+    workers: Workers, tmp_path: Path
+) -> None:
+    with PrivateServers(tmp_path) as servers:
+        server = servers.start(*DURABLE)
+        driver = on_redis(workers, server.url)
+        envelopes = [Envelope.for_job(diagnostics.Noop()) for _ in range(600)]
+        driver.push(envelopes)
+        # --tries 5: a reservation whose reply died with the server lapses and is delivered
+        # again, which counts an attempt (as a killed worker's does).
+        supervisor = workers.start(
+            "queue:work",
+            "--connection",
+            "redis",
+            "--processes",
+            "2",
+            "--lease",
+            "2",
+            "--tries",
+            "5",
+            "--sleep",
+            "0.2",
+        )
+        wait_for(lambda: len(succeeded_ids()) >= 100, timeout=60, what="100 jobs processed")
+        server.kill()
+        time.sleep(1.0)  # the workers hit the outage and back off
+        server.start()
+        wait_for(lambda: len(succeeded_ids()) == len(envelopes), timeout=90, what="every job done")
+        code, _, err = workers.stop(supervisor, timeout=30)
+
+        assert code == 0, err
+        assert succeeded_ids() == {e.id for e in envelopes}
+        counts = driver.counts(["default"])["default"]
+        assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
+        assert not FailedJob.objects.exists()
