@@ -24,7 +24,7 @@ class QueuedJob(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     uuid = models.CharField(max_length=32, unique=True)
-    queue = models.CharField(max_length=100, db_index=True)
+    queue = models.CharField(max_length=100)  # indexed first in jobs_reserve_idx
     job_class = models.CharField(max_length=255)
     payload = models.TextField(help_text="The job's Envelope as JSON.")
     attempts = models.IntegerField(default=0, help_text="Executions started (counted at reserve).")
@@ -39,13 +39,11 @@ class QueuedJob(models.Model):
     class Meta:
         db_table = "jobs"
         verbose_name = "queued job"
-        indexes = [
-            # Reservation: the next jobs of one queue with available_at <= now, oldest first.
-            # Because a lease moves available_at to its end, lapsed leases use it too.
-            models.Index(fields=["queue", "available_at", "id"], name="jobs_reserve_idx"),
-            # Counting/listing reserved jobs and finding expired leases for monitoring.
-            models.Index(fields=["lease_expires_at"], name="jobs_lease_idx"),
-        ]
+        # Reservation: the next jobs of one queue with available_at <= now, oldest first.
+        # Because a lease moves available_at to its end, lapsed leases are found through the
+        # same index -- no index of their own. Every index here is written by each push,
+        # reserve and acknowledgement, so there is deliberately no other.
+        indexes = [models.Index(fields=["queue", "available_at", "id"], name="jobs_reserve_idx")]
 
     def __str__(self) -> str:
         return f"{self.job_class} [{self.queue}] {self.uuid}"
