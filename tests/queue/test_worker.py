@@ -264,3 +264,17 @@ def test_queue_restart_stops_running_workers_gracefully(workers: Workers) -> Non
     time.sleep(1.5)
     assert later.poll() is None
     assert workers.stop(later)[0] == 0
+
+
+def test_without_timeout_a_job_runs_inline_and_keeps_its_lease(workers: Workers, marker: Path) -> None:
+    job_id = dispatch(SlowMark(str(marker), 2.5))
+    options = ("queue:work", "--timeout", "0", "--lease", "1", "--sleep", "0.1")
+    first, second = workers.start(*options), workers.start(*options)
+
+    wait_for(lambda: statuses(str(job_id)) == ["succeeded"], timeout=30, what="success")
+
+    assert [line.split()[0] for line in lines(marker)] == ["start", "done"]  # the lease held: one run
+    pid = int(lines(marker)[0].split()[1])
+    assert pid in {first.pid, second.pid}  # ran in the worker process itself
+    assert workers.stop(first)[0] == 0
+    assert workers.stop(second)[0] == 0

@@ -11,7 +11,9 @@ under :mod:`zwm.queue.supervisor`. The loop:
 2. **Run** each job in the executor child (:mod:`zwm.queue.executor`) with its timeout,
    renewing the leases of every job in hand (``driver.extend``) every ``lease / 3``
    seconds while it runs: a long job keeps its lease as long as the worker lives, and a
-   dead worker's jobs are re-delivered within one lease.
+   dead worker's jobs are re-delivered within one lease. A job with no timeout
+   (``--timeout 0`` or ``timeout = 0`` on the class) runs in the worker process itself,
+   with a thread renewing the leases: nothing will need killing, so it skips the pipe.
 3. **Acknowledge**: successes are bundled (``complete_many`` at most
    :data:`ACK_WINDOW` seconds later); a retryable failure is released with its backoff; a
    job out of tries, failing with a ``dont_retry`` exception, or already handed out more
@@ -31,6 +33,7 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +48,7 @@ from zwm.config import get_config
 from zwm.queue import batches, history
 from zwm.queue import policy as retry_policy
 from zwm.queue.connections import check_connection, close_drivers, get_driver
-from zwm.queue.drivers.base import Reservation
+from zwm.queue.drivers.base import Driver, Reservation
 from zwm.queue.executor import Executor, MaxAttemptsExceeded, Result, execute, rss_bytes
 from zwm.queue.failed import FailureInfo, record_failure
 from zwm.queue.job import Envelope, Job
@@ -318,18 +321,38 @@ class Worker:
         self._echo("Processing", envelope)
         timeout = retry_policy.timeout(envelope, defaults)
         started = time.monotonic()
-        request: dict[str, Any] = {
-            "op": "run",
-            "envelope": envelope.to_json(),
-            "connection": self.connection,
-            "max_tries": tries,
-        }
-        result = self.executor.run(
-            request, timeout=timeout, tick=self._tick_while_running, on_progress=self._progress_of(row)
-        )
+        result: Result | None
+        if timeout is None:
+            result = self._run_inline(envelope, tries, row)
+        else:
+            request = {
+                "op": "run",
+                "envelope": envelope.to_json(),
+                "connection": self.connection,
+                "max_tries": tries,
+            }
+            result = self.executor.run(
+                request, timeout=timeout, tick=self._tick_while_running, on_progress=self._progress_of(row)
+            )
         self._avg_duration = 0.7 * self._avg_duration + 0.3 * (time.monotonic() - started)
         assert result is not None
         self._settle(reservation, row, result, tries)
+
+    def _run_inline(self, envelope: Envelope, tries: int, row: JobExecution) -> Result:
+        """A job with no timeout runs in the worker process itself: nothing will ever need
+        killing, so the pipe round trip to the executor is pure overhead. A thread renews
+        the leases meanwhile (the loop is busy running the job)."""
+        keeper = _LeaseKeeper(self.driver, self._in_hand(), self.options.lease)
+        keeper.start()
+        try:
+            result, _ = execute(
+                envelope, connection=self.connection, max_tries=tries, reporter=self._progress_of(row)
+            )
+        finally:
+            keeper.finish()
+        self._lost |= keeper.lost
+        self._next_extend = min(self._next_extend, keeper.next_extend)
+        return result
 
     def _settle(self, reservation: Reservation, row: JobExecution, result: Result, tries: int) -> None:
         envelope = reservation.envelope
@@ -456,7 +479,7 @@ class Worker:
 
     def _extend(self) -> None:
         self._next_extend = time.monotonic() + self.options.lease / 3
-        in_hand = [r for r in (self._current, *self._held) if r is not None] + [r for r, _ in self._acks]
+        in_hand = self._in_hand()
         if not in_hand:
             return
         for reservation, kept in zip(
@@ -465,6 +488,9 @@ class Worker:
             if not kept and reservation.envelope.id not in self._lost:
                 self._lost.add(reservation.envelope.id)
                 log.warning("%s [%s]: lease lost", reservation.envelope.job, reservation.envelope.id)
+
+    def _in_hand(self) -> list[Reservation]:
+        return [r for r in (self._current, *self._held) if r is not None] + [r for r, _ in self._acks]
 
     def _flush_acks(self) -> None:
         """Acknowledge the bundled successes, in one transaction with their history rows.
@@ -515,6 +541,36 @@ class Worker:
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
             self.out.write(f"[{stamp}][{envelope.id}] {verb}: {envelope.job}\n")
             self.out.flush()
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews leases every ``lease / 3`` seconds while a job runs inline in the worker."""
+
+    def __init__(self, driver: Driver, reservations: list[Reservation], lease: float) -> None:
+        super().__init__(name="zwm-lease-keeper", daemon=True)
+        self.driver = driver
+        self.reservations = reservations
+        self.lease = lease
+        self.lost: set[str] = set()
+        self.next_extend = time.monotonic() + lease / 3
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._done.wait(max(0.0, self.next_extend - time.monotonic())):
+                self.next_extend = time.monotonic() + self.lease / 3
+                try:
+                    kept = self.driver.extend(self.reservations, lease=self.lease)
+                except _transient_errors() as exc:
+                    log.warning("could not renew leases (%s); will retry", exc)
+                    continue
+                self.lost |= {r.envelope.id for r, ok in zip(self.reservations, kept, strict=True) if not ok}
+        finally:
+            connections.close_all()  # this thread's own database connections
+
+    def finish(self) -> None:
+        self._done.set()
+        self.join()
 
 
 # -- in-process runs -------------------------------------------------------------------
