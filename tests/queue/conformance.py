@@ -340,6 +340,9 @@ class DriverConformance:
             driver.reserve([queue], lease=-1)
         with pytest.raises(TypeError):
             driver.reserve(queue, lease=LEASE)
+        with pytest.raises(ValueError):
+            driver.push([envelope(queue)], available_at=float("nan"))
+        driver.push([])  # nothing to do, not an error
         held = driver.reserve([queue], lease=LEASE)[0]
         with pytest.raises(ValueError, match="delay"):
             driver.release(held, delay=-1)

@@ -29,6 +29,7 @@ it refers to.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import time
 import uuid
@@ -149,6 +150,10 @@ class DatabaseDriver(Driver):
 
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
         _check_queues([e.queue for e in envelopes])
+        if available_at is not None and not math.isfinite(available_at):
+            raise ValueError(f"available_at must be finite epoch seconds, got {available_at!r}")
+        if not envelopes:
+            return
         now = time.time()
         at = now if available_at is None else available_at
         rows = [(e.id, e.queue, e.job, e.to_json(), e.attempts, at, now) for e in envelopes]
