@@ -104,7 +104,7 @@ class WorkerOptions:
     once: bool = False
     verbose: bool = False
     name: str | None = None
-    prefetch: int = 20
+    prefetch: int = 50
 
     def __post_init__(self) -> None:
         if not self.queues or any(not q for q in self.queues):
@@ -144,6 +144,7 @@ class Worker:
         self._waited_once = False
         self._errors = 0
         self._registration: Registration | None = None
+        self._keeper: _LeaseKeeper | None = None
         self._status = "starting"
         self._next_extend = 0.0
         self._next_registry = 0.0
@@ -212,6 +213,7 @@ class Worker:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def _shutdown(self) -> None:
+        self._stop_keeper()
         try:
             self._flush_acks()
             self.history.flush()
@@ -325,6 +327,7 @@ class Worker:
         if timeout is None:
             result = self._run_inline(envelope, tries, row)
         else:
+            self._stop_keeper()  # no thread may be alive when the executor forks
             request = {
                 "op": "run",
                 "envelope": envelope.to_json(),
@@ -342,17 +345,22 @@ class Worker:
         """A job with no timeout runs in the worker process itself: nothing will ever need
         killing, so the pipe round trip to the executor is pure overhead. A thread renews
         the leases meanwhile (the loop is busy running the job)."""
-        keeper = _LeaseKeeper(self.driver, self._in_hand(), self.options.lease)
-        keeper.start()
+        if self._keeper is None:
+            self._keeper = _LeaseKeeper(self.driver, self.options.lease)
+            self._keeper.start()
+        self._keeper.watch(self._in_hand())
         try:
             result, _ = execute(
                 envelope, connection=self.connection, max_tries=tries, reporter=self._progress_of(row)
             )
         finally:
-            keeper.finish()
-        self._lost |= keeper.lost
-        self._next_extend = min(self._next_extend, keeper.next_extend)
+            self._lost |= self._keeper.unwatch()
         return result
+
+    def _stop_keeper(self) -> None:
+        if self._keeper is not None:
+            self._keeper.stop()
+            self._keeper = None
 
     def _settle(self, reservation: Reservation, row: JobExecution, result: Result, tries: int) -> None:
         envelope = reservation.envelope
@@ -428,6 +436,7 @@ class Worker:
                 "type": failure.type.rsplit(".", 1)[-1],
                 "message": failure.message,
             }
+            self._stop_keeper()
             self.executor.run(hook, timeout=60.0, tick=self._tick_while_running, on_progress=lambda _: None)
 
     def _skip(self, reservation: Reservation) -> None:
@@ -544,32 +553,67 @@ class Worker:
 
 
 class _LeaseKeeper(threading.Thread):
-    """Renews leases every ``lease / 3`` seconds while a job runs inline in the worker."""
+    """Renews leases every ``lease / 3`` seconds while jobs run inline in the worker.
 
-    def __init__(self, driver: Driver, reservations: list[Reservation], lease: float) -> None:
+    One thread for the worker's life, armed per job (:meth:`watch`/:meth:`unwatch` cost a
+    lock, where a thread per job would cost more than a no-op job). It is stopped before
+    the worker forks an executor child, so no thread is alive across ``fork``.
+    """
+
+    def __init__(self, driver: Driver, lease: float) -> None:
         super().__init__(name="zwm-lease-keeper", daemon=True)
         self.driver = driver
-        self.reservations = reservations
         self.lease = lease
-        self.lost: set[str] = set()
-        self.next_extend = time.monotonic() + lease / 3
-        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._watched: list[Reservation] = []
+        self._lost: set[str] = set()
+        self._due = 0.0
+
+    def watch(self, reservations: list[Reservation]) -> None:
+        with self._lock:
+            self._watched, self._lost = reservations, set()
+            self._due = time.monotonic() + self.lease / 3
+        self._wake.set()
+
+    def unwatch(self) -> set[str]:
+        """Stop renewing; the ids whose lease was found lost meanwhile."""
+        with self._lock:
+            self._watched = []
+            return self._lost
 
     def run(self) -> None:
         try:
-            while not self._done.wait(max(0.0, self.next_extend - time.monotonic())):
-                self.next_extend = time.monotonic() + self.lease / 3
-                try:
-                    kept = self.driver.extend(self.reservations, lease=self.lease)
-                except _transient_errors() as exc:
-                    log.warning("could not renew leases (%s); will retry", exc)
+            while not self._stopping:
+                with self._lock:
+                    watched, due = self._watched, self._due
+                if not watched:
+                    self._wake.wait()
+                    self._wake.clear()
                     continue
-                self.lost |= {r.envelope.id for r, ok in zip(self.reservations, kept, strict=True) if not ok}
+                if time.monotonic() < due:
+                    self._wake.wait(due - time.monotonic())
+                    self._wake.clear()
+                    continue
+                self._renew(watched)
         finally:
             connections.close_all()  # this thread's own database connections
 
-    def finish(self) -> None:
-        self._done.set()
+    def _renew(self, watched: list[Reservation]) -> None:
+        try:
+            kept = self.driver.extend(watched, lease=self.lease)
+        except _transient_errors() as exc:
+            log.warning("could not renew leases (%s); will retry", exc)
+            kept = [True] * len(watched)
+        with self._lock:
+            if self._watched is watched:
+                self._lost |= {r.envelope.id for r, ok in zip(watched, kept, strict=True) if not ok}
+                self._due = time.monotonic() + self.lease / 3
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
         self.join()
 
 
