@@ -340,7 +340,7 @@ class DriverConformance:
             driver.reserve([queue], lease=-1)
         with pytest.raises(TypeError):
             driver.reserve(queue, lease=LEASE)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"(?i)nan"):
             driver.push([envelope(queue)], available_at=float("nan"))
         driver.push([])  # nothing to do, not an error
         held = driver.reserve([queue], lease=LEASE)[0]
