@@ -40,6 +40,7 @@ def test_secret_key_never_in_repr(tmp_path: Path) -> None:
         ("ZWM_ZUORA_CONCURRENCY", "0", "ZWM_ZUORA_CONCURRENCY must be at least 1"),
         ("ZWM_ZUORA_CONCURRENCY", "2.5", "ZWM_ZUORA_CONCURRENCY must be a whole number"),
         ("ZWM_ZUORA_PAGE_LENGTH", "51", "at most 50"),
+        ("ZWM_SYNC_SCHEDULE", "every hour", "ZWM_SYNC_SCHEDULE must be a cron expression"),
         ("ZWM_QUEUE_PREFIX", "a:b", "ZWM_QUEUE_PREFIX"),
     ],
 )

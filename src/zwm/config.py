@@ -51,6 +51,8 @@ class Config:
     zuora_page_length: int = 50
     zuora_max_retries: int = 5
     demo: bool = True
+    sync_schedule: str = "0 * * * *"
+    """Cron expression of the automatic "sync all customers"; empty disables it."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +89,17 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     value = env.get(name, default).strip() or default
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+    from croniter import croniter
+
+    value = env.get(name, default).strip()
+    if value and not croniter.is_valid(value):
+        raise ConfigError(
+            f"{name} must be a cron expression such as '0 * * * *' (or empty to disable), got {value!r}"
+        )
     return value
 
 
@@ -172,6 +185,7 @@ def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[s
         zuora_page_length=page_length,
         zuora_max_retries=int(_number(env, "ZWM_ZUORA_MAX_RETRIES", 5, minimum=0, integer=True)),
         demo=_bool(env, "ZWM_DEMO", True),
+        sync_schedule=_cron(env, "ZWM_SYNC_SCHEDULE", "0 * * * *"),
     )
 
 

@@ -100,6 +100,21 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Cron entries fired by `zwm schedule:work` (see zwm.queue.schedule): the seed's hourly
+# "sync all customers", on ZWM_SYNC_SCHEDULE.
+ZWM_SCHEDULE = (
+    [
+        {
+            "name": "sync-customer-workflows",
+            "cron": _config.sync_schedule,
+            "job": "zwm.catalog.jobs.SyncAllCustomers",
+            "args": {"trigger": "schedule"},
+        }
+    ]
+    if _config.sync_schedule
+    else []
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -187,3 +187,23 @@ class QueueSignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class ScheduledRun(models.Model):
+    """One fired slot of a schedule entry; unique, so no slot ever fires twice."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=100)
+    scheduled_for = models.DateTimeField(help_text="The cron slot this run fired for.")
+    fired_at = models.DateTimeField(auto_now_add=True)
+    job_id = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        db_table = "job_schedule_runs"
+        constraints = [
+            models.UniqueConstraint(fields=["name", "scheduled_for"], name="job_schedule_runs_slot_uniq")
+        ]
+        indexes = [models.Index(fields=["scheduled_for"], name="job_schedule_runs_when_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.scheduled_for:%Y-%m-%d %H:%M}"

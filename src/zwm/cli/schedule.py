@@ -1,0 +1,94 @@
+"""``schedule:*``: cron for jobs (``zwm.queue.schedule``), safe on any number of hosts."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+from zwm.cli.base import echo_json, json_option, setup_django
+
+if TYPE_CHECKING:
+    from zwm.queue.schedule import ScheduleEntry
+
+
+def _entries() -> list[ScheduleEntry]:
+    setup_django()
+    from zwm.queue.schedule import ScheduleError, load_entries
+
+    try:
+        return load_entries()
+    except ScheduleError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.command("schedule:work")
+@click.option(
+    "--tick",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Longest sleep between checks, in seconds.",
+)
+def schedule_work(tick: float) -> None:
+    """Run the scheduler until SIGTERM/Ctrl-C, dispatching each entry when it comes due."""
+    entries = _entries()
+    from zwm.queue.schedule import run_forever
+
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"Scheduler running with {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}.")
+    run_forever(entries, should_stop=lambda: stopping, tick=tick)
+
+
+@click.command("schedule:run")
+def schedule_run() -> None:
+    """Fire every entry that is due now, once (for a system cron calling every minute)."""
+    entries = _entries()
+    from zwm.queue.schedule import fire_due
+
+    for run in fire_due(entries):
+        click.echo(f"Dispatched {run.name} for {run.scheduled_for:%Y-%m-%d %H:%M} UTC (job {run.job_id})")
+
+
+@click.command("schedule:list")
+@json_option
+def schedule_list(as_json: bool) -> None:
+    """List schedule entries with their last and next run."""
+    entries = _entries()
+    from zwm.queue.schedule import last_runs
+
+    now = time.time()
+    last = last_runs(entries)
+    rows = [
+        {
+            "name": e.name,
+            "cron": e.cron,
+            "job": e.job,
+            "last_run": last[e.name].scheduled_for.isoformat() if e.name in last else None,
+            "next_run": datetime.fromtimestamp(e.next_slot(now), UTC).isoformat(),
+        }
+        for e in entries
+    ]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No schedule entries.")
+    for row in rows:
+        click.echo(
+            f"{row['name']:<28} {row['cron']:<14} next {row['next_run']}  last {row['last_run'] or '-'}"
+        )
+
+
+COMMANDS = [schedule_work, schedule_run, schedule_list]

@@ -1,0 +1,151 @@
+"""Cron for jobs, safe to run on any number of hosts at once.
+
+An entry says "dispatch this job on this cron expression". Each time an entry comes due,
+a scheduler *claims* the slot by inserting the row ``(entry name, slot time)`` into
+``job_schedule_runs``, whose pair is unique, and dispatches the job in the same
+transaction. A second scheduler that reaches the same slot loses the insert and does
+nothing -- so there is no leader to elect and no double fire (Celery beat's well-known
+trap), and a scheduler restarted a few minutes late still fires the slot it missed
+(within ``catch_up`` seconds; older slots are skipped and logged, never fired in a burst).
+
+Entries come from the Django setting ``ZWM_SCHEDULE``: a list of mappings with ``name``,
+``cron``, ``job`` (dotted path of a :class:`~zwm.queue.job.Job` class), and optionally
+``args``, ``queue``, ``catch_up``. The queue never knows what the jobs do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from croniter import CroniterBadCronError, croniter
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from zwm.queue.dispatch import dispatch
+from zwm.queue.job import PayloadError, load_job_class
+from zwm.queue.models import ScheduledRun
+
+log = logging.getLogger(__name__)
+
+
+class ScheduleError(ValueError):
+    """An entry of ``ZWM_SCHEDULE`` is malformed (the message names the entry)."""
+
+
+@dataclass(frozen=True)
+class ScheduleEntry:
+    name: str
+    cron: str
+    job: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    catch_up: float = 300.0
+    """A slot missed by at most this many seconds (scheduler down, restarted) still fires."""
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 100:
+            raise ScheduleError(f"schedule entry name must be 1-100 characters, got {self.name!r}")
+        if not croniter.is_valid(self.cron):
+            raise ScheduleError(f"schedule entry {self.name!r}: invalid cron expression {self.cron!r}")
+        if self.catch_up < 0:
+            raise ScheduleError(f"schedule entry {self.name!r}: catch_up must be >= 0")
+        try:
+            cls = load_job_class(self.job)
+            cls.from_arguments(self.args)
+        except (PayloadError, TypeError) as exc:
+            raise ScheduleError(f"schedule entry {self.name!r}: {exc}") from None
+
+    def previous_slot(self, now: float) -> float:
+        """The latest slot at or before ``now`` (epoch seconds)."""
+        return float(croniter(self.cron, now + 1e-6).get_prev(float))
+
+    def next_slot(self, now: float) -> float:
+        return float(croniter(self.cron, now).get_next(float))
+
+
+def load_entries(raw: Sequence[Mapping[str, Any]] | None = None) -> list[ScheduleEntry]:
+    """Parse ``ZWM_SCHEDULE`` (or ``raw``); a malformed entry is a :class:`ScheduleError`."""
+    items = settings.ZWM_SCHEDULE if raw is None else raw
+    entries: list[ScheduleEntry] = []
+    for item in items:
+        try:
+            entries.append(ScheduleEntry(**item))
+        except TypeError as exc:
+            raise ScheduleError(f"schedule entry {item.get('name')!r} is malformed: {exc}") from None
+        except CroniterBadCronError as exc:
+            raise ScheduleError(f"schedule entry {item.get('name')!r}: {exc}") from None
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise ScheduleError("schedule entry names must be unique")
+    return entries
+
+
+def fire_due(entries: Sequence[ScheduleEntry], now: float | None = None) -> list[ScheduledRun]:
+    """Claim and dispatch every entry whose latest slot has not fired yet. Returns the runs fired."""
+    now = time.time() if now is None else now
+    fired: list[ScheduledRun] = []
+    for entry in entries:
+        slot = entry.previous_slot(now)
+        slot_at = datetime.fromtimestamp(slot, UTC)
+        if ScheduledRun.objects.filter(name=entry.name, scheduled_for=slot_at).exists():
+            continue
+        if now - slot > entry.catch_up:
+            log.debug(
+                "schedule %s: slot %s missed by more than %ss, skipped", entry.name, slot_at, entry.catch_up
+            )
+            continue
+        run = _claim_and_dispatch(entry, slot_at)
+        if run is not None:
+            fired.append(run)
+    return fired
+
+
+def _claim_and_dispatch(entry: ScheduleEntry, slot_at: datetime) -> ScheduledRun | None:
+    job = load_job_class(entry.job).from_arguments(entry.args)
+    try:
+        with transaction.atomic():
+            run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
+            run.job_id = dispatch(job, queue=entry.queue, after_commit=True) or ""
+            run.save(update_fields=["job_id"])
+    except IntegrityError:
+        return None  # another scheduler claimed this slot first
+    log.info("schedule %s: dispatched %s for %s", entry.name, entry.job, slot_at.isoformat())
+    return run
+
+
+def last_runs(entries: Sequence[ScheduleEntry]) -> dict[str, ScheduledRun]:
+    latest: dict[str, ScheduledRun] = {}
+    for entry in entries:
+        run = ScheduledRun.objects.filter(name=entry.name).order_by("-scheduled_for").first()
+        if run is not None:
+            latest[entry.name] = run
+    return latest
+
+
+def run_forever(
+    entries: Sequence[ScheduleEntry],
+    *,
+    should_stop: Callable[[], bool],
+    tick: float = 1.0,
+) -> None:
+    """Fire due entries until ``should_stop()``; wakes at most every ``tick`` seconds."""
+    while not should_stop():
+        try:
+            fire_due(entries)
+        except Exception:  # a database hiccup must not kill the scheduler
+            log.exception("schedule: firing due entries failed; retrying")
+        now = time.time()
+        next_due = min((e.next_slot(now) for e in entries), default=now + tick)
+        time.sleep(max(0.05, min(tick, next_due - now)))
+
+
+def prune(hours: float) -> int:
+    """Delete schedule-run records older than ``hours``."""
+    cutoff = datetime.fromtimestamp(time.time() - hours * 3600, UTC)
+    deleted, _ = ScheduledRun.objects.filter(scheduled_for__lt=cutoff).delete()
+    return deleted
