@@ -16,6 +16,7 @@ Nothing here knows how a driver stores jobs. Waits are bounded; times are genero
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 import uuid
@@ -36,6 +37,29 @@ def envelope(queue: str, **args: object) -> Envelope:
     return Envelope(job="tests.queue.conformance.Nothing", args=dict(args), queue=queue)
 
 
+def _consume_in_child(
+    driver: Driver, queue: str, results: multiprocessing.Queue[list[str]], cleanup: Callable[[], None]
+) -> None:
+    """A forked consumer: reserve and acknowledge until the queue is empty (bounded).
+
+    Sends back every id it reserved, plus ``"rejected"`` per refused acknowledgement.
+    """
+    seen: list[str] = []
+    deadline = time.monotonic() + 50
+    try:
+        while time.monotonic() < deadline:
+            got = driver.reserve([queue], lease=LEASE, limit=5)
+            if not got:
+                break
+            seen.extend(r.envelope.id for r in got)
+            # A job handed out twice shows up twice in `seen`; an acknowledgement the
+            # fencing refused shows up as "rejected" (the same bug, seen from the loser).
+            seen.extend("rejected" for ok in driver.complete_many(got) if not ok)
+    finally:
+        results.put(seen)
+        cleanup()
+
+
 class DriverConformance:
     """Inherit from this in ``test_conformance_<driver>.py`` and provide the fixture/hook."""
 
@@ -47,7 +71,10 @@ class DriverConformance:
         raise NotImplementedError("a driver's test module stores a job with a verbatim payload")
 
     def after_thread(self) -> None:
-        """Clean-up at the end of a helper thread (e.g. close per-thread connections)."""
+        """Clean-up at the end of a helper thread or process (e.g. close its connections)."""
+
+    def before_fork(self) -> None:
+        """Make the driver safe to inherit through ``fork`` (e.g. close the parent's sockets)."""
 
     @pytest.fixture
     def queue(self) -> str:
@@ -306,6 +333,30 @@ class DriverConformance:
                     seen.extend(r.envelope.id for r in got)
 
         self.run_threads(4, consume)
+        counted = Counter(seen)
+        assert [job_id for job_id, n in counted.items() if n > 1] == []
+        assert set(counted) == {e.id for e in envelopes}
+
+    def test_concurrent_processes_never_share_a_job(self, driver: Driver, queue: str) -> None:
+        envelopes = [envelope(queue, i=i) for i in range(400)]
+        driver.push(envelopes)
+        self.before_fork()
+        context = multiprocessing.get_context("fork")
+        results: multiprocessing.Queue[list[str]] = context.Queue()
+        workers = [
+            context.Process(target=_consume_in_child, args=(driver, queue, results, self.after_thread))
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            seen = [job_id for _ in workers for job_id in results.get(timeout=60)]
+        finally:
+            for worker in workers:
+                worker.join(10)
+                if worker.is_alive():
+                    worker.kill()
+        assert [w.exitcode for w in workers] == [0, 0]
         counted = Counter(seen)
         assert [job_id for job_id, n in counted.items() if n > 1] == []
         assert set(counted) == {e.id for e in envelopes}

@@ -31,3 +31,6 @@ class TestDatabaseDriver(DriverConformance):
 
     def after_thread(self) -> None:
         connections.close_all()
+
+    def before_fork(self) -> None:
+        connections.close_all()
