@@ -166,6 +166,14 @@ def test_after_commit_waits_for_the_commit(db: DatabaseDriver) -> None:
     assert [j.envelope.id for j in db.waiting(Greet.queue)] == [job_id]
 
 
+def test_after_commit_is_the_default(db: DatabaseDriver) -> None:
+    """QUEUE_AFTER_COMMIT defaults to true: inside a transaction nothing is queued yet."""
+    with transaction.atomic():
+        dispatch(Greet("default"), connection="database")
+        assert counts(db, Greet.queue) == QueueCounts()
+    assert counts(db, Greet.queue) == QueueCounts(waiting=1)
+
+
 def test_after_commit_drops_the_job_on_rollback(db: DatabaseDriver) -> None:
     class Boom(Exception):
         pass
