@@ -99,3 +99,24 @@ def dispatch_sync_all(*, trigger: str = SyncRun.Trigger.SCHEDULE, full: bool = F
     if not jobs:
         return None
     return Batch(jobs, name=SYNC_ALL_BATCH_NAME, allow_failures=True).dispatch()
+
+
+@dataclass
+class SyncAllCustomers(Job):
+    """Queue the "sync all" batch: what the scheduler fires every hour (``ZWM_SYNC_SCHEDULE``).
+
+    A job of its own, rather than the scheduler building the batch itself, so the scheduler
+    stays ignorant of customers and the fan-out is retried like any job if the database
+    hiccups at that moment.
+    """
+
+    trigger: str = SyncRun.Trigger.SCHEDULE
+    full: bool = False
+
+    queue = "default"
+    tries = 3
+    backoff = [5, 30]
+
+    def handle(self) -> None:
+        batch_id = dispatch_sync_all(trigger=self.trigger, full=self.full)
+        log.info("sync all customers: %s", f"batch {batch_id}" if batch_id else "no active customer")

@@ -4,25 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('zwm_queue', '0002_fewer_job_indexes'),
+        ("zwm_queue", "0002_fewer_job_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ScheduledRun',
+            name="ScheduledRun",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=100)),
-                ('scheduled_for', models.DateTimeField(help_text='The cron slot this run fired for.')),
-                ('fired_at', models.DateTimeField(auto_now_add=True)),
-                ('job_id', models.CharField(blank=True, default='', max_length=32)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=100)),
+                ("scheduled_for", models.DateTimeField(help_text="The cron slot this run fired for.")),
+                ("fired_at", models.DateTimeField(auto_now_add=True)),
+                ("job_id", models.CharField(blank=True, default="", max_length=32)),
             ],
             options={
-                'db_table': 'job_schedule_runs',
-                'indexes': [models.Index(fields=['scheduled_for'], name='job_schedule_runs_when_idx')],
-                'constraints': [models.UniqueConstraint(fields=('name', 'scheduled_for'), name='job_schedule_runs_slot_uniq')],
+                "db_table": "job_schedule_runs",
+                "indexes": [models.Index(fields=["scheduled_for"], name="job_schedule_runs_when_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("name", "scheduled_for"), name="job_schedule_runs_slot_uniq"
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,136 @@
+"""The scheduler: one dispatch per slot whatever the number of schedulers; bad entries refused."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+from django.db import close_old_connections
+from django.test import override_settings
+
+from zwm.cli import cli
+from zwm.queue.models import QueuedJob, ScheduledRun
+from zwm.queue.schedule import ScheduleEntry, ScheduleError, fire_due, load_entries, prune
+
+pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
+
+NOOP = "zwm.queue.diagnostics.Noop"
+HOURLY = {"name": "hourly-noop", "cron": "0 * * * *", "job": NOOP, "queue": "schedule-test"}
+SLOT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+TWO_PAST = datetime(2026, 11, 20, 10, 2, tzinfo=UTC).timestamp()
+
+
+def jobs_queued() -> int:
+    return QueuedJob.objects.filter(queue="schedule-test").count()
+
+
+def test_a_due_slot_fires_once_and_only_once() -> None:
+    entries = load_entries([HOURLY])
+    fired = fire_due(entries, now=TWO_PAST)
+    assert [r.scheduled_for for r in fired] == [SLOT]
+    assert fired[0].job_id
+    assert fire_due(entries, now=TWO_PAST + 30) == []
+    assert jobs_queued() == 1
+    # the next hour is a new slot
+    assert len(fire_due(entries, now=TWO_PAST + 3600)) == 1
+    assert jobs_queued() == 2
+
+
+def test_a_slot_missed_by_more_than_catch_up_is_skipped_not_fired_late() -> None:
+    entries = load_entries([{**HOURLY, "catch_up": 60}])
+    assert fire_due(entries, now=TWO_PAST) == []  # the 10:00 slot is 120 s old
+    assert jobs_queued() == 0
+    assert len(fire_due(entries, now=datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC).timestamp())) == 1
+
+
+def test_concurrent_schedulers_never_double_fire() -> None:
+    entries = load_entries([HOURLY])
+    barrier = threading.Barrier(4)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def scheduler() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(len(fire_due(entries, now=TWO_PAST)))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=scheduler) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    assert sum(results) == 1
+    assert ScheduledRun.objects.count() == 1
+    assert jobs_queued() == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({**HOURLY, "cron": "every hour"}, "invalid cron expression"),
+        ({**HOURLY, "cron": "61 * * * *"}, "invalid cron expression"),
+        ({**HOURLY, "job": "zwm.nowhere.Job"}, "cannot import module"),
+        ({**HOURLY, "job": "zwm.config.Config"}, "is not a job class"),
+        ({**HOURLY, "job": "zwm.queue.diagnostics.Sleep", "args": {"minutes": 3}}, "hourly-noop"),
+        ({**HOURLY, "name": ""}, "name must be 1-100 characters"),
+        ({**HOURLY, "catch_up": -1}, "catch_up must be >= 0"),
+        ({**HOURLY, "colour": "blue"}, "is malformed"),
+    ],
+)
+def test_malformed_entries_are_refused_with_the_entry_named(entry: dict[str, object], message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        load_entries([entry])
+
+
+def test_duplicate_entry_names_are_refused() -> None:
+    with pytest.raises(ScheduleError, match="unique"):
+        load_entries([HOURLY, HOURLY])
+
+
+def test_prune_drops_old_runs_only() -> None:
+    entries = load_entries([{**HOURLY, "catch_up": 3600}])
+    fire_due(entries, now=TWO_PAST)
+    fire_due(entries, now=datetime.now(UTC).timestamp())
+    assert prune(hours=24) == 1
+    assert ScheduledRun.objects.count() == 1
+
+
+def test_the_default_schedule_syncs_every_customer_hourly() -> None:
+    (entry,) = load_entries()
+    assert entry == ScheduleEntry(
+        name="sync-customer-workflows",
+        cron="0 * * * *",
+        job="zwm.catalog.jobs.SyncAllCustomers",
+        args={"trigger": "schedule"},
+    )
+
+
+def test_cli_lists_and_runs_the_schedule() -> None:
+    runner = CliRunner()
+    with override_settings(ZWM_SCHEDULE=[{**HOURLY, "catch_up": 3600}]):
+        listed = runner.invoke(cli, ["schedule:list", "--json"])
+        assert listed.exit_code == 0, listed.output
+        (row,) = json.loads(listed.output)
+        assert row["name"] == "hourly-noop"
+        assert row["last_run"] is None
+        ran = runner.invoke(cli, ["schedule:run"])
+        assert ran.exit_code == 0, ran.output
+        assert "Dispatched hourly-noop" in ran.output
+        again = runner.invoke(cli, ["schedule:run"])
+        assert "Dispatched" not in again.output
+    assert jobs_queued() == 1
+
+
+def test_cli_reports_a_bad_schedule_as_a_usage_error() -> None:
+    with override_settings(ZWM_SCHEDULE=[{**HOURLY, "cron": "nope"}]):
+        result = CliRunner().invoke(cli, ["schedule:list"])
+    assert result.exit_code == 2
+    assert "invalid cron expression" in result.output
