@@ -80,7 +80,8 @@ class Customer(models.Model):
 class Workflow(models.Model):
     """One workflow definition of a customer, with its current export."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="workflows")
+    # No index of its own: the unique (customer, zuora_id) index serves lookups by customer.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="workflows", db_index=False)
     zuora_id = models.CharField(max_length=64, help_text="Zuora workflow definition id.")
     name = models.CharField(max_length=255, blank=True, default="")
     description = models.TextField(blank=True, default="")
@@ -134,7 +135,8 @@ class Workflow(models.Model):
 class Task(models.Model):
     """One task of a workflow's exported version."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="tasks")
+    # No index of its own: the unique (workflow, zuora_task_id) index serves lookups by workflow.
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     zuora_task_id = models.CharField(max_length=64)
     name = models.CharField(max_length=255, blank=True, default="")
     description = models.TextField(
@@ -169,7 +171,6 @@ class Task(models.Model):
         ]
         indexes = [
             models.Index(fields=["zuora_task_id"], name="catalog_task_zuora_idx"),
-            models.Index(fields=["action_type"], name="catalog_task_action_idx"),
         ]
 
     def __str__(self) -> str:

@@ -29,8 +29,9 @@ Errors, by what the caller should do:
 from __future__ import annotations
 
 import logging
+import queue
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -160,6 +161,8 @@ class CustomerSync:
         self.done = 0
         self.listing_complete = False
         self.reported = -1
+        self.finished: queue.SimpleQueue[Future[WorkflowExport]] = queue.SimpleQueue()
+        """Futures in the order they finish (their done-callback puts them here)."""
 
     # -- steps -----------------------------------------------------------------------
 
@@ -175,7 +178,9 @@ class CustomerSync:
                     if self.fatal is not None:
                         break
                     if self._needs_export(definition):
-                        inflight[pool.submit(self._export, definition.id)] = definition
+                        future = pool.submit(self._export, definition.id)
+                        inflight[future] = definition
+                        future.add_done_callback(self.finished.put)
                         self.submitted += 1
                     self._collect(inflight, block=len(inflight) >= window)
                 else:
@@ -244,7 +249,15 @@ class CustomerSync:
         """Save every finished export (waiting for at least one when ``block``)."""
         if not inflight:
             return
-        finished, _ = wait(list(inflight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        finished: list[Future[WorkflowExport]] = []
+        try:
+            finished.append(self.finished.get(block=block))
+            while True:
+                finished.append(self.finished.get_nowait())
+        except queue.Empty:
+            if not finished:
+                return
+        ready: list[tuple[WorkflowDefinition, WorkflowExport]] = []
         for future in finished:
             definition = inflight.pop(future)
             self.done += 1
@@ -252,18 +265,25 @@ class CustomerSync:
                 continue
             exc = future.exception()
             if exc is None:
-                self._save(definition, future.result())
+                ready.append((definition, future.result()))
             elif isinstance(exc, _PER_WORKFLOW_ERRORS):
                 self._warn(definition, exc)
             elif isinstance(exc, ZuoraError):
                 self.fatal = self.fatal or exc
             else:
                 raise exc
+        if ready:
+            # One commit for every export that finished together, each workflow still all or
+            # nothing in its own savepoint: a commit costs more than a workflow's inserts.
+            with transaction.atomic():
+                for definition, export in ready:
+                    self._save(definition, export)
         self._report_exports()
 
     # -- writing (coordinating thread only) ---------------------------------------------
 
     def _save(self, definition: WorkflowDefinition, export: WorkflowExport) -> None:
+        """Store one export and its graph atomically (a savepoint inside the batch's transaction)."""
         now = timezone.now()
         stored = self.stored.get(definition.id)
         self.run.exported += 1
@@ -280,7 +300,7 @@ class CustomerSync:
         workflow = Workflow(customer=self.customer, zuora_id=definition.id, **definition_values(definition))
         self._set_export(workflow, export, now)
         workflow.save()
-        store_graph(workflow, export)
+        store_graph(workflow, export, new=True)
         self.run.created += 1
 
     def _update(
