@@ -9,6 +9,14 @@ design), so no-op throughput stays high. When a job outlives its timeout the wor
 SIGKILLs the child and forks a fresh one; when the child dies on its own (segfault,
 ``os._exit``, the OOM killer) the job fails with that reason and a new child is forked.
 
+Requests are pipelined: :meth:`Executor.submit` sends several jobs in one message, the child
+runs them in order and streams one result per job back, and :meth:`Executor.next_result`
+waits for them one at a time. Each job's timeout runs from the arrival of the previous
+job's result (when the child started it, give or take the pipe), so no extra message is
+needed to say "started". A round trip per job cost more than a no-op job itself; per
+batch it is noise. Framing is the pipe's length-prefixed messages carrying JSON (never
+pickle: a job's data must not be able to execute code in the worker).
+
 The child ignores SIGINT/SIGTERM -- the worker decides when to stop, after the current
 job -- and asks the kernel to SIGKILL it when the worker dies, so a job never keeps running
 unsupervised after its worker was killed (its lease lapses and another worker runs it).
@@ -24,7 +32,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
 from typing import Any, Literal
@@ -186,20 +194,27 @@ def _child_main(channel: Connection, parent_pid: int) -> None:
 
     while True:
         try:
-            message = json.loads(channel.recv_bytes())
+            batch = json.loads(channel.recv_bytes())
         except (EOFError, OSError):
             return
-        envelope = Envelope.from_json(message["envelope"])
-        if message["op"] == "run":
-            result, _ = execute(
-                envelope, connection=message["connection"], max_tries=message["max_tries"], reporter=report
-            )
-            reply: dict[str, Any] = {"result": result.to_json()}
-        else:
-            run_failed_hook(envelope, message["type"], message["message"])
-            reply = {"result": None}
-        _reset_db_connections()
-        channel.send_bytes(json.dumps(reply).encode())
+        for message in batch:
+            channel.send_bytes(json.dumps(_serve(message, report)).encode())
+
+
+def _serve(message: dict[str, Any], report: Callable[[int], None]) -> dict[str, Any]:
+    """One request in the child: run a job, or call a ``failed()`` hook."""
+    envelope = Envelope.from_json(message["envelope"])
+    reply: dict[str, Any]
+    if message["op"] == "run":
+        result, _ = execute(
+            envelope, connection=message["connection"], max_tries=message["max_tries"], reporter=report
+        )
+        reply = {"result": result.to_json()}
+    else:
+        run_failed_hook(envelope, message["type"], message["message"])
+        reply = {"result": None}
+    _reset_db_connections()
+    return reply
 
 
 def _describe_exit(status: int) -> str:
@@ -212,11 +227,19 @@ def _describe_exit(status: int) -> str:
 
 
 class Executor:
-    """The worker's side of one executor child: send a job, wait, kill on timeout."""
+    """The worker's side of one executor child: send jobs, wait for each, kill on timeout."""
 
     def __init__(self) -> None:
         self.pid: int | None = None
         self._channel: Connection | None = None
+        self._in_flight = 0
+        self._since = 0.0
+        """When the child started the request at the head of the pipeline (monotonic)."""
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose result has not been read yet."""
+        return self._in_flight
 
     def _spawn(self) -> None:
         from django.db import connections
@@ -245,6 +268,62 @@ class Executor:
     def rss_bytes(self) -> int:
         return rss_bytes(self.pid) if self.pid is not None else 0
 
+    def submit(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Send requests for the child to run in order, in one message; read each result
+        with :meth:`next_result`. A crash or a timeout loses the requests behind the one
+        that failed (:attr:`in_flight` drops to 0): the caller submits them again."""
+        if not messages:
+            return
+        if self._channel is None:
+            self._spawn()
+        assert self._channel is not None
+        if self._in_flight == 0:
+            self._since = time.monotonic()
+        self._in_flight += len(messages)
+        with contextlib.suppress(OSError):  # the child is gone: next_result reports the crash
+            self._channel.send_bytes(json.dumps(messages).encode())
+
+    def next_result(
+        self,
+        *,
+        timeout: float | None,
+        tick: Callable[[], None],
+        on_progress: Callable[[int], None],
+        tick_every: float = 0.25,
+    ) -> Result | None:
+        """Wait for the result of the oldest request in flight, calling ``tick`` while waiting.
+
+        ``timeout`` counts from when the child started that request (the previous result's
+        arrival). Returns the child's result (``None`` for a hook request), a ``timed_out``
+        result after killing the child, or a ``crashed`` result if the child died.
+        """
+        assert self._channel is not None, "nothing was submitted"
+        assert self._in_flight > 0, "nothing was submitted"
+        channel = self._channel
+        deadline = None if timeout is None else self._since + timeout
+        try:
+            while True:
+                if channel.poll(0):
+                    reply = json.loads(channel.recv_bytes())
+                    if "progress" in reply:
+                        on_progress(int(reply["progress"]))
+                        continue
+                    self._in_flight -= 1
+                    self._since = time.monotonic()
+                    raw = reply["result"]
+                    return None if raw is None else Result.from_json(raw)
+                wait = tick_every if deadline is None else min(tick_every, deadline - time.monotonic())
+                if wait <= 0:
+                    self.kill()
+                    return Result(
+                        "timed_out", FailureInfo(_qualified(JobTimedOut), f"timed out after {timeout:g} s")
+                    )
+                if not channel.poll(wait):
+                    tick()
+        except (EOFError, OSError):
+            reason = self._reap()
+            return Result("crashed", FailureInfo(_qualified(ExecutorCrashed), f"executor process {reason}"))
+
     def run(
         self,
         message: dict[str, Any],
@@ -254,35 +333,10 @@ class Executor:
         on_progress: Callable[[int], None],
         tick_every: float = 0.25,
     ) -> Result | None:
-        """Send one request and wait for its reply, calling ``tick`` while waiting.
-
-        Returns the child's result (``None`` for a hook request), a ``timed_out`` result
-        after killing the child, or a ``crashed`` result if the child died.
-        """
-        if self._channel is None:
-            self._spawn()
-        assert self._channel is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            self._channel.send_bytes(json.dumps(message).encode())
-            while True:
-                wait = tick_every if deadline is None else min(tick_every, deadline - time.monotonic())
-                if wait <= 0:
-                    self.kill()
-                    return Result(
-                        "timed_out", FailureInfo(_qualified(JobTimedOut), f"timed out after {timeout:g} s")
-                    )
-                if self._channel.poll(wait):
-                    reply = json.loads(self._channel.recv_bytes())
-                    if "progress" in reply:
-                        on_progress(int(reply["progress"]))
-                        continue
-                    raw = reply["result"]
-                    return None if raw is None else Result.from_json(raw)
-                tick()
-        except (EOFError, OSError):
-            reason = self._reap()
-            return Result("crashed", FailureInfo(_qualified(ExecutorCrashed), f"executor process {reason}"))
+        """Send one request and wait for its reply (nothing else may be in flight)."""
+        assert self._in_flight == 0, "a pipelined batch is still in flight"
+        self.submit([message])
+        return self.next_result(timeout=timeout, tick=tick, on_progress=on_progress, tick_every=tick_every)
 
     def kill(self) -> None:
         """SIGKILL the child (a job past its timeout); the next job forks a new one."""
@@ -293,6 +347,7 @@ class Executor:
 
     def _reap(self) -> str:
         reason = "died"
+        self._in_flight = 0
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -307,6 +362,7 @@ class Executor:
         """Stop the child: closing the pipe makes an idle child exit; a stuck one is killed."""
         if self.pid is None:
             return
+        self._in_flight = 0
         if self._channel is not None:
             self._channel.close()
             self._channel = None

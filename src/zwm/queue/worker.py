@@ -8,9 +8,11 @@ under :mod:`zwm.queue.supervisor`. The loop:
    work, at most ``prefetch`` jobs), so no-op jobs cost two database round trips per
    batch, not per job, while a slow job is never held hostage behind another: slow jobs
    are reserved one at a time.
-2. **Run** each job in the executor child (:mod:`zwm.queue.executor`) with its timeout,
-   renewing the leases of every job in hand (``driver.extend``) every ``lease / 3``
-   seconds while it runs: a long job keeps its lease as long as the worker lives, and a
+2. **Run** the jobs in the executor child (:mod:`zwm.queue.executor`), each with its
+   timeout: consecutive jobs of a batch go to the child in one message and their results
+   stream back one by one (a round trip per job would cost more than a no-op job). The
+   worker renews the leases of every job in hand (``driver.extend``) every ``lease / 3``
+   seconds while they run: a long job keeps its lease as long as the worker lives, and a
    dead worker's jobs are re-delivered within one lease. A job with no timeout
    (``--timeout 0`` or ``timeout = 0`` on the class) runs in the worker process itself,
    with a thread renewing the leases: nothing will need killing, so it skips the pipe.
@@ -136,6 +138,10 @@ class Worker:
         self.handled = 0
         self._held: list[Reservation] = []
         self._current: Reservation | None = None
+        self._submitted: list[_Run] = []
+        """Jobs sent to the executor whose result has not arrived (the first is running)."""
+        self._hooks: list[dict[str, Any]] = []
+        """``failed()`` hook requests waiting for the executor's pipeline to drain."""
         self._acks: list[tuple[Reservation, JobExecution]] = []
         self._acks_since = 0.0
         self._lost: set[str] = set()
@@ -199,10 +205,17 @@ class Worker:
             log.warning(
                 "queue backend unavailable (%s: %s); retrying in %.1f s", type(exc).__name__, exc, pause
             )
-            # Jobs in hand are dropped, not lost: their leases lapse and they are re-delivered.
+            # Jobs not yet finished are dropped, not lost: their leases lapse and they are
+            # re-delivered. Finished ones waiting for their acknowledgement are kept and
+            # acknowledged again: an acknowledgement whose reply was lost may have removed the
+            # job already, and only a retry of it (which the driver treats as "in doubt")
+            # records that success -- dropping it would leave the job done but never recorded.
             self._held.clear()
             self._current = None
-            self._acks.clear()
+            self._submitted.clear()
+            self._hooks.clear()
+            if self.executor.in_flight:
+                self.executor.kill()
             with contextlib.suppress(Exception):
                 connections.close_all()
             self._pause(pause)
@@ -247,11 +260,13 @@ class Worker:
         self._held = list(reservations)
         self._beat("busy")
         while self._held:
-            reservation = self._held.pop(0)
-            self._current = reservation
-            self._process(reservation)
-            self._current = None
-            self._tick()
+            runs = self._next_runs()
+            if not runs:
+                continue
+            if runs[0].timeout is None:
+                self._run_inline(runs[0])
+            else:
+                self._run_submitted(runs)
         if self.options.once:
             self.stop("--once: one job processed")
 
@@ -302,60 +317,133 @@ class Worker:
 
     # -- one job ---------------------------------------------------------------------
 
-    def _process(self, reservation: Reservation) -> None:
+    def _next_runs(self) -> list[_Run]:
+        """Take the next jobs to run from those in hand: one job without a timeout (it runs
+        inline), or every consecutive job with one (they go to the executor together).
+        Jobs that need no run (lease lost, out of tries, cancelled batch) are settled here."""
+        runs: list[_Run] = []
+        defaults = self.options.defaults
+        while self._held:
+            inline = retry_policy.timeout(self._held[0].envelope, defaults) is None
+            if runs and inline:
+                break
+            run = self._prepare(self._held.pop(0))
+            if run is not None:
+                runs.append(run)
+                if inline:
+                    break
+            else:
+                self._tick()
+        return runs
+
+    def _prepare(self, reservation: Reservation) -> _Run | None:
+        """The job as a run, or ``None`` when it was settled without running."""
         envelope = reservation.envelope
         defaults = self.options.defaults
         tries = retry_policy.max_tries(envelope, defaults)
         self.handled += 1
         if envelope.id in self._lost:
             self._lost.discard(envelope.id)
-            return  # its lease lapsed while it waited in hand: another worker has it
+            return None  # its lease lapsed while it waited in hand: another worker has it
         if envelope.attempts > tries:
             reason = f"{envelope.job} has been attempted too many times ({envelope.attempts - 1} of {tries})"
             failure = FailureInfo(f"{MaxAttemptsExceeded.__module__}.MaxAttemptsExceeded", reason)
             self._fail(reservation, None, failure, Status.FAILED, run_hook=True)
-            return
+            return None
         if envelope.batch_id is not None and batches.should_skip(envelope):
             self._skip(reservation)
-            return
-        row = history.new_execution(envelope, connection=self.connection, reserved_at=reservation.reserved_at)
-        self.history.started(row)
-        self._echo("Processing", envelope)
-        timeout = retry_policy.timeout(envelope, defaults)
-        started = time.monotonic()
-        result: Result | None
-        if timeout is None:
-            result = self._run_inline(envelope, tries, row)
-        else:
-            self._stop_keeper()  # no thread may be alive when the executor forks
-            request = {
-                "op": "run",
-                "envelope": envelope.to_json(),
-                "connection": self.connection,
-                "max_tries": tries,
-            }
-            result = self.executor.run(
-                request, timeout=timeout, tick=self._tick_while_running, on_progress=self._progress_of(row)
-            )
-        self._avg_duration = 0.7 * self._avg_duration + 0.3 * (time.monotonic() - started)
-        assert result is not None
-        self._settle(reservation, row, result, tries)
+            return None
+        return _Run(reservation, tries, retry_policy.timeout(envelope, defaults))
 
-    def _run_inline(self, envelope: Envelope, tries: int, row: JobExecution) -> Result:
+    def _start(self, run: _Run) -> JobExecution:
+        """The job starts now: its history row (``running``), the ``Processing`` line."""
+        envelope = run.reservation.envelope
+        self._current = run.reservation
+        run.row = history.new_execution(
+            envelope, connection=self.connection, reserved_at=run.reservation.reserved_at
+        )
+        run.started = time.monotonic()
+        self.history.started(run.row)
+        self._echo("Processing", envelope)
+        return run.row
+
+    def _finished(self, run: _Run, row: JobExecution, result: Result) -> None:
+        self._avg_duration = 0.7 * self._avg_duration + 0.3 * (time.monotonic() - run.started)
+        self._current = None
+        self._settle(run.reservation, row, result, run.tries)
+
+    def _run_submitted(self, runs: list[_Run]) -> None:
+        """Run jobs in the executor child, pipelined: all are sent at once, each result is
+        settled as it arrives. A timeout or a crash kills the child and loses the requests
+        queued behind; those are sent again to the next child.
+
+        ``failed()`` hooks wait until nothing is in flight (they share the pipe), and an
+        error escaping mid-pipeline kills the child so that no stale result can be read
+        as a later job's.
+        """
+        self._stop_keeper()  # no thread may be alive when the executor forks
+        try:
+            pending = runs
+            while pending:
+                pending = [run for run in pending if self._still_ours(run)]
+                self._submitted = list(pending)
+                self.executor.submit([self._request(run) for run in pending])
+                pending = []
+                while self._submitted:
+                    run = self._submitted[0]
+                    row = self._start(run)
+                    result = self.executor.next_result(
+                        timeout=run.timeout, tick=self._tick_while_running, on_progress=self._progress_of(row)
+                    )
+                    assert result is not None
+                    self._submitted.pop(0)
+                    self._finished(run, row, result)
+                    if result.status in ("timed_out", "crashed"):
+                        pending, self._submitted = self._submitted, []
+                        self._run_hooks()
+                    else:
+                        self._tick_while_running()
+            self._run_hooks()
+        finally:
+            if self.executor.in_flight:
+                self.executor.kill()
+                self._submitted = []
+
+    def _still_ours(self, run: _Run) -> bool:
+        """Before (re)sending a job: is its lease still held? (See :meth:`_prepare`.)"""
+        if run.reservation.envelope.id in self._lost:
+            self._lost.discard(run.reservation.envelope.id)
+            return False
+        return True
+
+    def _request(self, run: _Run) -> dict[str, Any]:
+        return {
+            "op": "run",
+            "envelope": run.reservation.envelope.to_json(),
+            "connection": self.connection,
+            "max_tries": run.tries,
+        }
+
+    def _run_inline(self, run: _Run) -> None:
         """A job with no timeout runs in the worker process itself: nothing will ever need
         killing, so the pipe round trip to the executor is pure overhead. A thread renews
         the leases meanwhile (the loop is busy running the job)."""
+        row = self._start(run)
         if self._keeper is None:
             self._keeper = _LeaseKeeper(self.driver, self.options.lease)
             self._keeper.start()
         self._keeper.watch(self._in_hand())
         try:
             result, _ = execute(
-                envelope, connection=self.connection, max_tries=tries, reporter=self._progress_of(row)
+                run.reservation.envelope,
+                connection=self.connection,
+                max_tries=run.tries,
+                reporter=self._progress_of(row),
             )
         finally:
             self._lost |= self._keeper.unwatch()
-        return result
+        self._finished(run, row, result)
+        self._tick()
 
     def _stop_keeper(self) -> None:
         if self._keeper is not None:
@@ -436,6 +524,14 @@ class Worker:
                 "type": failure.type.rsplit(".", 1)[-1],
                 "message": failure.message,
             }
+            self._hooks.append(hook)
+            if not self.executor.in_flight:
+                self._run_hooks()
+
+    def _run_hooks(self) -> None:
+        """Run the ``failed()`` hooks waiting for the executor (never while jobs are in flight)."""
+        while self._hooks:
+            hook = self._hooks.pop(0)
             self._stop_keeper()
             self.executor.run(hook, timeout=60.0, tick=self._tick_while_running, on_progress=lambda _: None)
 
@@ -499,7 +595,10 @@ class Worker:
                 log.warning("%s [%s]: lease lost", reservation.envelope.job, reservation.envelope.id)
 
     def _in_hand(self) -> list[Reservation]:
-        return [r for r in (self._current, *self._held) if r is not None] + [r for r, _ in self._acks]
+        running = [run.reservation for run in self._submitted]
+        if self._current is not None and (not running or running[0] is not self._current):
+            running.insert(0, self._current)
+        return running + self._held + [r for r, _ in self._acks]
 
     def _flush_acks(self) -> None:
         """Acknowledge the bundled successes, in one transaction with their history rows.
@@ -520,11 +619,9 @@ class Worker:
                 for (reservation, row), ok in zip(acks, done, strict=True):
                     if not ok:
                         self._lease_lost(row)
-                        self.history.changed(row)
+                        history.amend(row)  # written as succeeded by the flush above
                     elif reservation.envelope.batch_id is not None:
                         batches.record_success(reservation.envelope)
-                if not all(done):
-                    flushed.append(self.history.flush())
         except BaseException:
             self._acks = acks + self._acks
             for batch in reversed(flushed):
@@ -550,6 +647,17 @@ class Worker:
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
             self.out.write(f"[{stamp}][{envelope.id}] {verb}: {envelope.job}\n")
             self.out.flush()
+
+
+@dataclass
+class _Run:
+    """A reserved job on its way through the executor: its policy, then its history row."""
+
+    reservation: Reservation
+    tries: int
+    timeout: float | None
+    row: JobExecution | None = None
+    started: float = 0.0
 
 
 class _LeaseKeeper(threading.Thread):
