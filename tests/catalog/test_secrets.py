@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from cryptography.fernet import Fernet
@@ -24,18 +24,13 @@ SECRET = "correct-horse-battery-staple"
 
 
 @pytest.fixture
-def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+def use_keys(configure: Callable[..., None]) -> Callable[..., None]:
     """Switch ``ZWM_ENCRYPTION_KEYS`` for the rest of the test (no argument: derived key only)."""
 
     def use(*keys: str) -> None:
-        monkeypatch.setenv("ZWM_ENCRYPTION_KEYS", ",".join(keys))
-        get_config.cache_clear()
-        crypto.reset_keys()
+        configure(ZWM_ENCRYPTION_KEYS=",".join(keys))
 
-    yield use
-    monkeypatch.undo()
-    get_config.cache_clear()
-    crypto.reset_keys()
+    return use
 
 
 def raw_secret_column(customer: Customer) -> str:
