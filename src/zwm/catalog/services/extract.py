@@ -17,6 +17,7 @@ columns get what each backend expects. The caller holds the transaction.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,9 +27,10 @@ from django.utils import timezone
 
 from zwm.catalog.models import Linkage, Task, Workflow
 from zwm.zuora import ExportTask, WorkflowExport
+from zwm.zuora import Linkage as ZuoraLinkage
 
 _WHERE_PREVIEW = 50
-_ROWS_PER_STATEMENT = 100
+_ROWS_PER_STATEMENT = 200
 """Also caps a statement's size: parameters can be large; MariaDB refuses packets over max_allowed_packet."""
 _TASK_COLUMNS = (
     "name",
@@ -115,6 +117,15 @@ def _quoted(columns: Sequence[str]) -> str:
     return ", ".join(connection.ops.quote_name(c) for c in columns)
 
 
+def _max_params() -> int:
+    """Bind parameters one statement may carry. Django assumes SQLite's historical 999; the
+    library in use tells its real limit (250,000 for SQLite >= 3.32)."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return connection.features.max_query_params or 65_535
+
+
 def _insert(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Multi-row ``INSERT``s, as few as the backend's parameter limit allows.
 
@@ -122,9 +133,7 @@ def _insert(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequ
     steps, and each re-take waits behind the threads parsing exports (up to the 5 ms switch
     interval); one statement for many rows pays that once.
     """
-    per_statement = max(
-        1, min(_ROWS_PER_STATEMENT, (connection.features.max_query_params or 65_535) // len(columns))
-    )
+    per_statement = max(1, min(_ROWS_PER_STATEMENT, _max_params() // len(columns)))
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # Only quoted identifiers of our own tables are interpolated; every value is a parameter.
     head = f"INSERT INTO {connection.ops.quote_name(table)} ({_quoted(columns)}) VALUES "  # noqa: S608
@@ -133,16 +142,50 @@ def _insert(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequ
         cursor.execute(head + ", ".join([row_sql] * len(chunk)), [value for row in chunk for value in row])
 
 
-def store_graph(workflow: Workflow, export: WorkflowExport, *, new: bool = False) -> int:
+_INSERT_TASK_COLUMNS = (*_TASK_COLUMNS, "created_at", "workflow_id", "zuora_task_id")
+
+
+def _link_row(workflow_id: int, link: ZuoraLinkage) -> list[Any]:
+    return [
+        workflow_id,
+        link.source_workflow_id or "",
+        link.source_task_id or "",
+        link.target_task_id,
+        link.target_workflow_id or "",
+        link.linkage_type,
+    ]
+
+
+def insert_graphs(graphs: Sequence[tuple[int, WorkflowExport]]) -> None:
+    """Insert the tasks and linkages of workflows that have none yet (just created), all at once.
+
+    Many small workflows become a few large statements: the first sync of a big catalog
+    writes a statement per hundred tasks instead of several per workflow.
+    """
+    now = _db_now()
+    adapt = connection.ops.adapt_json_value
+    task_rows: list[list[Any]] = []
+    link_rows: list[list[Any]] = []
+    for workflow_id, export in graphs:
+        tasks = {task.id: task for task in export.tasks}  # a repeated id: the last one wins
+        task_rows.extend([*_task_values(t, now, adapt), now, workflow_id, t.id] for t in tasks.values())
+        link_rows.extend(_link_row(workflow_id, link) for link in export.linkages)
+    with connection.cursor() as cursor:
+        if task_rows:
+            _insert(cursor, Task._meta.db_table, _INSERT_TASK_COLUMNS, task_rows)
+        if link_rows:
+            _insert(cursor, Linkage._meta.db_table, _LINKAGE_COLUMNS, link_rows)
+
+
+def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
     """Make ``workflow``'s task and linkage rows match ``export``; returns the task count.
 
-    ``new``: the workflow was just inserted, so it has no rows to compare or delete yet.
     Call inside a transaction: a half-written graph must never be visible.
     """
     now = _db_now()
     adapt = connection.ops.adapt_json_value
     tasks = {task.id: task for task in export.tasks}  # a repeated id: the last one wins
-    existing = {} if new else dict(Task.objects.filter(workflow=workflow).values_list("zuora_task_id", "pk"))
+    existing = dict(Task.objects.filter(workflow=workflow).values_list("zuora_task_id", "pk"))
     inserts = [
         [*_task_values(t, now, adapt), now, workflow.pk, t.id] for i, t in tasks.items() if i not in existing
     ]
@@ -159,25 +202,9 @@ def store_graph(workflow: Workflow, export: WorkflowExport, *, new: bool = False
                 updates,
             )
         if inserts:
-            _insert(
-                cursor,
-                Task._meta.db_table,
-                (*_TASK_COLUMNS, "created_at", "workflow_id", "zuora_task_id"),
-                inserts,
-            )
-        if not new:
-            Linkage.objects.filter(workflow=workflow).delete()
-        links = [
-            [
-                workflow.pk,
-                link.source_workflow_id or "",
-                link.source_task_id or "",
-                link.target_task_id,
-                link.target_workflow_id or "",
-                link.linkage_type,
-            ]
-            for link in export.linkages
-        ]
+            _insert(cursor, Task._meta.db_table, _INSERT_TASK_COLUMNS, inserts)
+        Linkage.objects.filter(workflow=workflow).delete()
+        links = [_link_row(workflow.pk, link) for link in export.linkages]
         if links:
             _insert(cursor, Linkage._meta.db_table, _LINKAGE_COLUMNS, links)
     return len(tasks)

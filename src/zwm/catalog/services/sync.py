@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from zwm.catalog.models import Customer, SyncRun, Workflow, WorkflowVersion
 from zwm.catalog.services.customers import build_client, credentials_for
-from zwm.catalog.services.extract import store_graph
+from zwm.catalog.services.extract import insert_graphs, store_graph
 from zwm.config import get_config
 from zwm.zuora import (
     WorkflowDefinition,
@@ -161,6 +161,8 @@ class CustomerSync:
         self.done = 0
         self.listing_complete = False
         self.reported = -1
+        self.ready: list[tuple[WorkflowDefinition, WorkflowExport]] = []
+        """Exports downloaded, not yet written (fewer than ``workers``: memory stays bounded)."""
         self.finished: queue.SimpleQueue[Future[WorkflowExport]] = queue.SimpleQueue()
         """Futures in the order they finish (their done-callback puts them here)."""
 
@@ -193,6 +195,7 @@ class CustomerSync:
                         future.cancel()
                 while inflight:
                     self._collect(inflight, block=True)
+                self._write_ready()
         self._flush_unchanged()
         error = self.fatal or listing_error
         if error is not None:
@@ -246,7 +249,8 @@ class CustomerSync:
         return export
 
     def _collect(self, inflight: dict[Future[WorkflowExport], WorkflowDefinition], *, block: bool) -> None:
-        """Save every finished export (waiting for at least one when ``block``)."""
+        """Take finished exports (waiting for at least one when ``block``); write them once a
+        batch of them is ready."""
         if not inflight:
             return
         finished: list[Future[WorkflowExport]] = []
@@ -257,7 +261,6 @@ class CustomerSync:
         except queue.Empty:
             if not finished:
                 return
-        ready: list[tuple[WorkflowDefinition, WorkflowExport]] = []
         for future in finished:
             definition = inflight.pop(future)
             self.done += 1
@@ -265,20 +268,34 @@ class CustomerSync:
                 continue
             exc = future.exception()
             if exc is None:
-                ready.append((definition, future.result()))
+                self.ready.append((definition, future.result()))
             elif isinstance(exc, _PER_WORKFLOW_ERRORS):
                 self._warn(definition, exc)
             elif isinstance(exc, ZuoraError):
                 self.fatal = self.fatal or exc
             else:
                 raise exc
-        if ready:
-            # One commit for every export that finished together, each workflow still all or
-            # nothing in its own savepoint: a commit costs more than a workflow's inserts.
-            with transaction.atomic():
-                for definition, export in ready:
-                    self._save(definition, export)
+        if len(self.ready) >= self.workers:
+            self._write_ready()
         self._report_exports()
+
+    def _write_ready(self) -> None:
+        """Write the exports taken so far in one transaction, each workflow still all or nothing
+        (new ones together, in bulk; changed ones each in a savepoint).
+
+        Why batches: every statement releases the GIL and must win it back from the threads
+        parsing exports (the "convoy" effect: up to the 5 ms switch interval each time), and
+        every commit costs more than a workflow's rows -- so few, large statements and one
+        commit per batch, not several of each per workflow.
+        """
+        ready, self.ready = self.ready, []
+        if not ready:
+            return
+        with transaction.atomic():
+            self._create_many([(d, e) for d, e in ready if d.id not in self.stored])
+            for definition, export in ready:
+                if definition.id in self.stored:
+                    self._save(definition, export)
 
     # -- writing (coordinating thread only) ---------------------------------------------
 
@@ -296,12 +313,44 @@ class CustomerSync:
         except IntegrityError as exc:  # e.g. a concurrent sync created the same workflow
             self._warn(definition, exc)
 
-    def _create(self, definition: WorkflowDefinition, export: WorkflowExport, now: datetime) -> None:
+    def _new_workflow(
+        self, definition: WorkflowDefinition, export: WorkflowExport, now: datetime
+    ) -> Workflow:
         workflow = Workflow(customer=self.customer, zuora_id=definition.id, **definition_values(definition))
         self._set_export(workflow, export, now)
+        return workflow
+
+    def _create(self, definition: WorkflowDefinition, export: WorkflowExport, now: datetime) -> None:
+        workflow = self._new_workflow(definition, export, now)
         workflow.save()
-        store_graph(workflow, export, new=True)
+        insert_graphs([(workflow.pk, export)])
         self.run.created += 1
+
+    def _create_many(self, fresh: list[tuple[WorkflowDefinition, WorkflowExport]]) -> None:
+        """Insert new workflows and their graphs in a few statements, all or nothing; on a
+        clash (a concurrent sync stored one of them) fall back to one savepoint each."""
+        if not fresh:
+            return
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                workflows = Workflow.objects.bulk_create([self._new_workflow(d, e, now) for d, e in fresh])
+                if any(w.pk is None for w in workflows):  # a backend that cannot return the new ids
+                    ids = [w.zuora_id for w in workflows]
+                    pks = dict(
+                        Workflow.objects.filter(customer=self.customer, zuora_id__in=ids).values_list(
+                            "zuora_id", "pk"
+                        )
+                    )
+                    for workflow in workflows:
+                        workflow.pk = pks[workflow.zuora_id]
+                insert_graphs([(w.pk, export) for w, (_, export) in zip(workflows, fresh, strict=True)])
+        except IntegrityError:
+            for definition, export in fresh:
+                self._save(definition, export)
+            return
+        self.run.created += len(fresh)
+        self.run.exported += len(fresh)
 
     def _update(
         self, stored: _Stored, definition: WorkflowDefinition, export: WorkflowExport, now: datetime
