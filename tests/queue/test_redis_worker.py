@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from rediskit import DURABLE, PrivateServers
 from workerkit import Workers, lines, wait_for
-from zwm_test_jobs import SlowMark
+from zwm_test_jobs import KillsRedis, SlowMark
 
 from zwm.queue import diagnostics
 from zwm.queue.drivers.redis import RedisDriver
@@ -122,3 +123,41 @@ def test_every_job_completes_when_redis_crashes_and_restarts_under_workers(
         counts = driver.counts(["default"])["default"]
         assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
         assert not FailedJob.objects.exists()
+
+
+def test_a_success_whose_acknowledgement_met_an_outage_is_acknowledged_after_it(
+    workers: Workers, tmp_path: Path, marker: Path
+) -> None:
+    """The job kills Redis while it runs, so its acknowledgement fails; the worker must keep
+    that acknowledgement and send it once Redis is back, not drop it. A lease far longer
+    than the test means the job can leave Redis only through that acknowledgement (not by
+    lapsing and running again)."""
+    with PrivateServers(tmp_path) as servers:
+        server = servers.start(*DURABLE)
+        driver = on_redis(workers, server.url)
+        assert server.process is not None
+        envelope = Envelope.for_job(KillsRedis(str(marker), server.process.pid))
+        driver.push([envelope])
+        log = tmp_path / "worker.log"
+        with log.open("w") as stderr:
+            args: tuple[str, ...] = ("queue:work", "--connection", "redis", "--lease", "600")
+            args += ("--stop-when-empty", "--sleep", "0.1")
+            worker = subprocess.Popen(workers.command(*args), env=workers.env, stderr=stderr)
+        try:
+            wait_for(lambda: server.process is not None and server.process.poll() is not None, what="kill")
+            wait_for(lambda: "queue backend unavailable" in log.read_text(), what="the outage in the log")
+            server.kill()
+            server.start()
+            code = worker.wait(timeout=60)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=10)
+
+        assert code == 0, log.read_text()
+        assert lines(marker) == ["ran"]
+        runs = JobExecution.objects.filter(job_uuid=envelope.id)
+        assert [r.status for r in runs] == ["succeeded"]
+        counts = driver.counts(["default"])["default"]
+        assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
+        driver.close()

@@ -180,3 +180,16 @@ class FailUntil(Job):
         if not Path(self.flag).exists():
             raise RuntimeError("not yet")
         append(self.path, "member fixed")
+
+
+@dataclass
+class KillsRedis(Job):
+    """Notes that it ran, then SIGKILLs the (private) redis-server ``pid``: its worker meets
+    the outage exactly between reserving the job and acknowledging its success."""
+
+    path: str
+    pid: int
+
+    def handle(self) -> None:
+        append(self.path, "ran")
+        os.kill(self.pid, signal.SIGKILL)

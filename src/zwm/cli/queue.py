@@ -130,7 +130,7 @@ _connection_option = click.option(
 @click.option(
     "--prefetch",
     type=click.IntRange(min=1),
-    default=50,
+    default=200,
     show_default=True,
     help="Most jobs reserved at once (only fast jobs are batched).",
 )

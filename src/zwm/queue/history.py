@@ -17,13 +17,14 @@ closed as failed ("worker lost"), so the dashboard does not show a ghost forever
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
@@ -53,7 +54,8 @@ _COLUMNS = (
     "exception_message",
     "batch_id",
 )
-_DATETIMES = frozenset({"reserved_at", "started_at", "finished_at"})
+_DATETIMES = tuple(_COLUMNS.index(c) for c in ("reserved_at", "started_at", "finished_at"))
+_STATUS = _COLUMNS.index("status")
 _COPY = "COPY job_history ({columns}) FROM STDIN"
 _INSERT = "INSERT INTO job_history ({columns}) VALUES {rows}"
 WORKER_LOST = "worker lost: its lease expired before the job finished"
@@ -63,21 +65,38 @@ def _aware(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
 
 
+@functools.cache
+def _field_defaults() -> tuple[tuple[str, Any], ...]:
+    """Every column of the model in order, with its (constant) default."""
+    return tuple((f.attname, f.get_default()) for f in JobExecution._meta.concrete_fields)
+
+
 def new_execution(envelope: Envelope, *, connection: str, reserved_at: float | None) -> JobExecution:
-    """An unsaved ``running`` row for the attempt of ``envelope`` starting now."""
-    return JobExecution(
-        job_uuid=envelope.id,
-        job_class=envelope.job[:255],
-        queue=envelope.queue,
-        connection=connection,
-        attempt=envelope.attempts,
-        status=Status.RUNNING,
-        worker_host=socket.gethostname(),
-        worker_pid=os.getpid(),
-        reserved_at=_aware(reserved_at),
-        started_at=timezone.now(),
-        batch_id=envelope.batch_id,
-    )
+    """An unsaved ``running`` row for the attempt of ``envelope`` starting now.
+
+    Built with positional arguments in the model's column order: ``Model.__init__`` with
+    keywords cost three times as much, which shows at thousands of jobs a second.
+    """
+    values = {
+        "job_uuid": envelope.id,
+        "job_class": envelope.job[:255],
+        "queue": envelope.queue,
+        "connection": connection,
+        "attempt": envelope.attempts,
+        "status": Status.RUNNING,
+        "worker_host": _host(),
+        "worker_pid": os.getpid(),
+        "reserved_at": _aware(reserved_at),
+        "started_at": timezone.now(),
+        "batch_id": envelope.batch_id,
+    }
+    model: Any = JobExecution  # the stubs type keyword construction only
+    return cast(JobExecution, model(*(values.get(name, default) for name, default in _field_defaults())))
+
+
+@functools.cache
+def _host() -> str:
+    return socket.gethostname()
 
 
 def finish(row: JobExecution, status: str, *, message: str = "", progress: int | None = None) -> None:
@@ -209,17 +228,14 @@ def _insert_finished(rows: list[JobExecution]) -> None:
             cursor.execute(sql, [value for row in part for value in _values(row, adapt)])
 
 
-def _values(row: JobExecution, adapt: Any) -> tuple[Any, ...]:
+def _values(row: JobExecution, adapt: Any) -> list[Any]:
     """The row's column values; datetimes through ``adapt`` (the backend's adapter) if given."""
-    out = []
-    for column in _COLUMNS:
-        value = getattr(row, column)
-        if column in _DATETIMES and adapt is not None:
-            value = adapt(value)
-        elif isinstance(value, str):
-            value = str(value)  # plain str: drivers need not know Django's TextChoices
-        out.append(value)
-    return tuple(out)
+    values = [getattr(row, column) for column in _COLUMNS]
+    values[_STATUS] = str(values[_STATUS])  # plain str: drivers need not know TextChoices
+    if adapt is not None:
+        for index in _DATETIMES:
+            values[index] = adapt(values[index])
+    return values
 
 
 def amend(row: JobExecution) -> None:

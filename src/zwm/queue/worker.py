@@ -106,7 +106,7 @@ class WorkerOptions:
     once: bool = False
     verbose: bool = False
     name: str | None = None
-    prefetch: int = 50
+    prefetch: int = 200
 
     def __post_init__(self) -> None:
         if not self.queues or any(not q for q in self.queues):
