@@ -115,8 +115,9 @@ def make_customer(sim: Simulator, name: str, workflows: int) -> Any:
 
 @dataclass
 class Figure:
-    label: str
     seconds: float
+    cpu: float
+    """CPU seconds of this process (all threads): what a busier or idler machine does not change."""
     exports: int
     lists: int
 
@@ -125,12 +126,12 @@ def ours(sim: Simulator, customer: Any, concurrency: int, full: bool = False) ->
     from zwm.catalog.services import build_client, credentials_for, sync_customer
 
     with build_client(credentials_for(customer), concurrency=concurrency) as client:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         run = sync_customer(customer, client=client, workers=concurrency, full=full)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stats = sim.call("stats", customer.name)
     assert run.failed == 0, run.warnings
-    return Figure("", seconds, stats["export"], stats["list"])
+    return Figure(seconds, cpu, stats["export"], stats["list"])
 
 
 # -- the original application's algorithm (reimplemented for comparison; NOT ours) ---------------
@@ -197,11 +198,11 @@ def original_sync(base_url: str, client_id: str, secret: str, customer: Any) -> 
 
 
 def original(sim: Simulator, customer: Any, client_id: str, secret: str) -> Figure:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     original_sync(sim.base_url, client_id, secret, customer)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stats = sim.call("stats", customer.name)
-    return Figure("", seconds, stats["export"], stats["list"])
+    return Figure(seconds, cpu, stats["export"], stats["list"])
 
 
 # -- memory -------------------------------------------------------------------------------------
@@ -247,10 +248,12 @@ def main() -> None:
     print(
         f"backend {connection.vendor}; {args.workflows} workflows; {args.latency * 1000:.0f} ms per API call"
     )
-    print(f"{'algorithm':<34} {'seconds':>8} {'exports':>8} {'list calls':>10}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"{'algorithm':<34} {'seconds':>8} {'CPU s':>6} {'exports':>8} {'list calls':>10}")
 
     def show(label: str, figure: Figure) -> None:
-        print(f"{label:<34} {figure.seconds:>8.2f} {figure.exports:>8} {figure.lists:>10}", flush=True)
+        line = f"{label:<34} {figure.seconds:>8.2f} {figure.cpu:>6.2f} {figure.exports:>8} {figure.lists:>10}"
+        print(line, flush=True)
 
     try:
         for concurrency in [int(c) for c in args.concurrency.split(",")]:

@@ -358,6 +358,23 @@ def test_sync_workflows_queues_one_customer(sim: ZuoraSimulator, tenant: SimTena
     assert QueuedJob.objects.count() == 1
 
 
+def test_sync_workflows_all_queues_a_batch_of_active_customers(
+    sim: ZuoraSimulator, tenant: SimTenant
+) -> None:
+    create(sim, tenant, "--no-sync")
+    other = sim.add_tenant("globex", workflows=1)
+    create(sim, other, "--no-sync", "--inactive", name="Globex")
+
+    queued = zwm("sync-workflows", "--all", "--json")
+
+    assert queued.code == 0, queued.output
+    result = json.loads(queued.stdout)
+    assert result["customers"] == ["Acme"]
+    assert result["batch_id"]
+    (job,) = QueuedJob.objects.all()
+    assert json.loads(job.payload)["batch_id"] == result["batch_id"]
+
+
 def test_workflow_commands_list_show_and_export(sim: ZuoraSimulator, tenant: SimTenant) -> None:
     create(sim, tenant, "--no-sync")
     sync_customer(Customer.objects.get())

@@ -283,6 +283,23 @@ def test_transient_export_failures_stop_the_sync_and_the_retry_finishes_it(
     assert Workflow.objects.count() == 20
 
 
+def test_an_expired_token_is_renewed_once_and_shared(
+    sim: ZuoraSimulator, make_customer: MakeCustomer
+) -> None:
+    customer = make_customer(workflows=20)
+    sync_customer(customer)
+    for workflow_id in sim.workflow_ids("acme")[:10]:
+        sim.change_workflow("acme", workflow_id)
+    sim.expire_tokens("acme")
+    sim.reset_stats("acme")
+
+    run = sync_customer(customer)
+
+    assert run.updated == 10
+    assert sim.stats("acme")["token"] == 1
+    assert sim.stats("acme")["status_401"] >= 1
+
+
 def test_two_customers_with_the_same_zuora_ids_are_kept_apart(
     sim: ZuoraSimulator, make_customer: MakeCustomer
 ) -> None:

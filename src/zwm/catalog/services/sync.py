@@ -174,6 +174,7 @@ class CustomerSync:
         inflight: dict[Future[WorkflowExport], WorkflowDefinition] = {}
         window = self.workers * WINDOW_PER_WORKER
         listing_error: ZuoraError | None = None
+        interrupted = False
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="zwm-export") as pool:
             try:
                 for definition in self._listing():
@@ -189,8 +190,11 @@ class CustomerSync:
                     self.listing_complete = self.fatal is None
             except ZuoraError as exc:
                 listing_error = exc
+            except BaseException:
+                interrupted = True  # a bug or a database error: drop what has not started
+                raise
             finally:
-                if listing_error is not None or self.fatal is not None:
+                if interrupted or listing_error is not None or self.fatal is not None:
                     for future in inflight:
                         future.cancel()
                 while inflight:
