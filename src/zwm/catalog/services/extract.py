@@ -5,19 +5,17 @@ stored export, no API call). Tasks keep their primary key while their Zuora id s
 export (a link to a task survives a re-sync); tasks gone from the export are deleted;
 linkages, which have no identity of their own, are replaced.
 
-Rows are written with plain multi-row statements -- one per kind of change for a typical
-workflow, whatever the number of tasks -- rather than through model instances: on a sync of
-thousands of workflows, building and adapting one ORM object per task cost more than the
-database itself (profiled: ~80% of a first sync), and that CPU competes for the GIL with
-the threads downloading exports. The SQL is plain ``INSERT``/``UPDATE``/``DELETE``, the same
-on SQLite, PostgreSQL and MariaDB; values are adapted by Django's own field code, so JSON
-columns get what each backend expects. The caller holds the transaction.
+Rows are written by :mod:`zwm.catalog.services.bulk` -- a few multi-row statements for
+many tasks -- rather than through model instances: on a sync of thousands of workflows,
+building and adapting one ORM object per task cost more than the database itself
+(profiled: ~80% of a first sync), and that CPU competes for the GIL with the threads
+downloading exports. Values are adapted by Django's own field code, so JSON columns get
+what each backend expects. The caller holds the transaction.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,12 +24,11 @@ from django.db import connection
 from django.utils import timezone
 
 from zwm.catalog.models import Linkage, Task, Workflow
+from zwm.catalog.services.bulk import insert_rows
 from zwm.zuora import ExportTask, WorkflowExport
 from zwm.zuora import Linkage as ZuoraLinkage
 
 _WHERE_PREVIEW = 50
-_ROWS_PER_STATEMENT = 200
-"""Also caps a statement's size: parameters can be large; MariaDB refuses packets over max_allowed_packet."""
 _TASK_COLUMNS = (
     "name",
     "description",
@@ -113,36 +110,16 @@ def _db_now() -> Any:
     return Task._meta.get_field("updated_at").get_db_prep_save(now, connection)
 
 
-def _quoted(columns: Sequence[str]) -> str:
-    return ", ".join(connection.ops.quote_name(c) for c in columns)
-
-
-def _max_params() -> int:
-    """Bind parameters one statement may carry. Django assumes SQLite's historical 999; the
-    library in use tells its real limit (250,000 for SQLite >= 3.32)."""
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    return connection.features.max_query_params or 65_535
-
-
-def _insert(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Multi-row ``INSERT``s, as few as the backend's parameter limit allows.
-
-    Not ``executemany``: SQLite's driver releases and re-takes the GIL around every row it
-    steps, and each re-take waits behind the threads parsing exports (up to the 5 ms switch
-    interval); one statement for many rows pays that once.
-    """
-    per_statement = max(1, min(_ROWS_PER_STATEMENT, _max_params() // len(columns)))
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # Only quoted identifiers of our own tables are interpolated; every value is a parameter.
-    head = f"INSERT INTO {connection.ops.quote_name(table)} ({_quoted(columns)}) VALUES "  # noqa: S608
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        cursor.execute(head + ", ".join([row_sql] * len(chunk)), [value for row in chunk for value in row])
-
-
 _INSERT_TASK_COLUMNS = (*_TASK_COLUMNS, "created_at", "workflow_id", "zuora_task_id")
+_PG_TYPES = {
+    "concurrent_limit": "int4",
+    "updated_at": "timestamptz",
+    "created_at": "timestamptz",
+    "workflow_id": "int8",
+}
+_TASK_TYPES = tuple(_PG_TYPES.get(c, "jsonb" if c in _JSON_COLUMNS else "text") for c in _INSERT_TASK_COLUMNS)
+"""PostgreSQL types of ``_INSERT_TASK_COLUMNS``, for a binary COPY."""
+_LINKAGE_TYPES = ("int8", "text", "text", "text", "text", "text")
 
 
 def _link_row(workflow_id: int, link: ZuoraLinkage) -> list[Any]:
@@ -170,11 +147,8 @@ def insert_graphs(graphs: Sequence[tuple[int, WorkflowExport]]) -> None:
         tasks = {task.id: task for task in export.tasks}  # a repeated id: the last one wins
         task_rows.extend([*_task_values(t, now, adapt), now, workflow_id, t.id] for t in tasks.values())
         link_rows.extend(_link_row(workflow_id, link) for link in export.linkages)
-    with connection.cursor() as cursor:
-        if task_rows:
-            _insert(cursor, Task._meta.db_table, _INSERT_TASK_COLUMNS, task_rows)
-        if link_rows:
-            _insert(cursor, Linkage._meta.db_table, _LINKAGE_COLUMNS, link_rows)
+    insert_rows(Task._meta.db_table, _INSERT_TASK_COLUMNS, task_rows, types=_TASK_TYPES)
+    insert_rows(Linkage._meta.db_table, _LINKAGE_COLUMNS, link_rows, types=_LINKAGE_TYPES)
 
 
 def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
@@ -201,12 +175,10 @@ def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
                 f"UPDATE {quote(Task._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608 -- as above
                 updates,
             )
-        if inserts:
-            _insert(cursor, Task._meta.db_table, _INSERT_TASK_COLUMNS, inserts)
-        Linkage.objects.filter(workflow=workflow).delete()
-        links = [_link_row(workflow.pk, link) for link in export.linkages]
-        if links:
-            _insert(cursor, Linkage._meta.db_table, _LINKAGE_COLUMNS, links)
+    insert_rows(Task._meta.db_table, _INSERT_TASK_COLUMNS, inserts, types=_TASK_TYPES)
+    Linkage.objects.filter(workflow=workflow).delete()
+    links = [_link_row(workflow.pk, link) for link in export.linkages]
+    insert_rows(Linkage._meta.db_table, _LINKAGE_COLUMNS, links, types=_LINKAGE_TYPES)
     return len(tasks)
 
 

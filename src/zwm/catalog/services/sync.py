@@ -41,6 +41,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from zwm.catalog.models import Customer, SyncRun, Workflow, WorkflowVersion
+from zwm.catalog.services.bulk import insert_models
 from zwm.catalog.services.customers import build_client, credentials_for
 from zwm.catalog.services.extract import insert_graphs, store_graph
 from zwm.config import get_config
@@ -338,16 +339,8 @@ class CustomerSync:
         now = timezone.now()
         try:
             with transaction.atomic():
-                workflows = Workflow.objects.bulk_create([self._new_workflow(d, e, now) for d, e in fresh])
-                if any(w.pk is None for w in workflows):  # a backend that cannot return the new ids
-                    ids = [w.zuora_id for w in workflows]
-                    pks = dict(
-                        Workflow.objects.filter(customer=self.customer, zuora_id__in=ids).values_list(
-                            "zuora_id", "pk"
-                        )
-                    )
-                    for workflow in workflows:
-                        workflow.pk = pks[workflow.zuora_id]
+                workflows = [self._new_workflow(d, e, now) for d, e in fresh]
+                insert_models(workflows)
                 insert_graphs([(w.pk, export) for w, (_, export) in zip(workflows, fresh, strict=True)])
         except IntegrityError:
             for definition, export in fresh:
