@@ -51,6 +51,14 @@ def test_a_poison_job_stops_after_its_tries_and_lands_in_failed_jobs(workers: Wo
     job_id = dispatch(KillsItsWorker(str(marker)))  # tries = 2
     codes = []
     for _ in range(5):
+        # Start each worker only once the dead one's lease has lapsed, so every run takes the job.
+        wait_for(
+            lambda: (
+                QueuedJob.objects.filter(uuid=job_id, available_at__lte=time.time()).exists()
+                or FailedJob.objects.filter(uuid=job_id).exists()
+            ),
+            what="the job to be available again",
+        )
         result = workers.work("--once", "--lease", "1", "--sleep", "3")
         codes.append(result.returncode)
         if FailedJob.objects.filter(uuid=job_id).exists():
