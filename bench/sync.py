@@ -10,7 +10,9 @@ fixed latency per API call. On a fresh database (SQLite in a temporary directory
 
 * **ours** (``zwm.catalog.services.sync_customer``) at each ``--concurrency``: the first sync
   of the whole catalog, a re-sync with nothing changed (export calls counted by the
-  simulator: should be zero), and a re-sync after 10 workflows changed;
+  simulator: should be zero), and a re-sync after 10 workflows changed; then the **floor**:
+  the same listing and downloads with the Zuora client alone, nothing parsed into the
+  database, which is what the client and the simulator cost on the machine;
 * **the original application's algorithm**, reimplemented below in ``original_sync`` and
   clearly not ours: list every page, then export *every* workflow one by one, saving each
   with one ``update_or_create`` per workflow and per task, every time -- measured for a
@@ -131,6 +133,24 @@ def ours(sim: Simulator, customer: Any, concurrency: int, full: bool = False) ->
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stats = sim.call("stats", customer.name)
     assert run.failed == 0, run.warnings
+    return Figure(seconds, cpu, stats["export"], stats["list"])
+
+
+def floor(sim: Simulator, customer: Any, concurrency: int) -> Figure:
+    """No database at all: list, then download and parse every export on the same thread pool.
+    What the Zuora client and the simulator cost on this machine -- the floor under ``ours``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zwm.catalog.services import build_client, credentials_for
+
+    with build_client(credentials_for(customer), concurrency=concurrency) as client:
+        started, cpu = time.perf_counter(), time.process_time()
+        ids = [definition.id for definition in client.iter_workflows()]
+        with ThreadPoolExecutor(concurrency) as pool:
+            for export in pool.map(client.export_workflow, ids):
+                _ = export.content_hash
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    stats = sim.call("stats", customer.name)
     return Figure(seconds, cpu, stats["export"], stats["list"])
 
 
@@ -262,6 +282,7 @@ def main() -> None:
             show(f"ours c={concurrency}: re-sync, unchanged", ours(sim, customer, concurrency))
             sim.call("change", customer.name, CHANGED)
             show(f"ours c={concurrency}: re-sync, {CHANGED} changed", ours(sim, customer, concurrency))
+            show(f"floor c={concurrency}: client only, no DB", floor(sim, customer, concurrency))
         if not args.skip_original:
             customer = make_customer(sim, "original", args.workflows)
             client_id, secret = customer.client_id, customer.client_secret
