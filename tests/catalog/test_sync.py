@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from zwm.catalog.models import Customer, Linkage, SyncRun, Task, Workflow, WorkflowVersion
 from zwm.catalog.services import build_client, credentials_for, sync_customer
@@ -298,6 +300,23 @@ def test_an_expired_token_is_renewed_once_and_shared(
     assert run.updated == 10
     assert sim.stats("acme")["token"] == 1
     assert sim.stats("acme")["status_401"] >= 1
+
+
+def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next_sync(
+    sim: ZuoraSimulator, make_customer: MakeCustomer
+) -> None:
+    customer = make_customer(workflows=1)
+    started = timezone.now() - timedelta(hours=3)
+    dead = SyncRun.objects.create(customer=customer, trigger="ui", started_at=started)
+    recent = SyncRun.objects.create(customer=customer, trigger="cli", started_at=timezone.now())
+
+    sync_customer(customer)
+
+    dead.refresh_from_db()
+    recent.refresh_from_db()
+    assert dead.status == SyncRun.Status.FAILED
+    assert "interrupted" in dead.error
+    assert recent.status == SyncRun.Status.RUNNING  # may really be running elsewhere
 
 
 def test_two_customers_with_the_same_zuora_ids_are_kept_apart(

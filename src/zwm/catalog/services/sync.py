@@ -33,7 +33,7 @@ import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -66,6 +66,8 @@ MAX_WARNINGS = 200
 WINDOW_PER_WORKER = 2
 """Exports submitted but not yet saved, per worker thread: bounds memory, keeps workers busy."""
 _CHUNK = 500
+STALE_RUN_AFTER = timedelta(hours=2)
+"""Longer than any sync may run (the job's timeout is 30 minutes)."""
 
 # Errors that concern one workflow only: warn and skip it.
 _PER_WORKFLOW_ERRORS = (
@@ -470,7 +472,17 @@ def sync_customer(
     workers = workers or get_config().zuora_concurrency
     if not isinstance(customer, Customer):
         customer = Customer.objects.get(pk=customer)
-    run = SyncRun.objects.create(customer=customer, trigger=trigger, full=full, started_at=timezone.now())
+    now = timezone.now()
+    # A run still "running" long after any sync could last died with its process (a killed
+    # worker, a timeout): close it, so no run stays running forever and pruning can reach it.
+    SyncRun.objects.filter(
+        customer=customer, status=SyncRun.Status.RUNNING, started_at__lt=now - STALE_RUN_AFTER
+    ).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        error="interrupted: its process stopped before it finished",
+    )
+    run = SyncRun.objects.create(customer=customer, trigger=trigger, full=full, started_at=now)
     try:
         if client is None:
             with build_client(credentials_for(customer)) as owned:
