@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import click
@@ -34,6 +37,23 @@ def setup_django() -> None:
 def echo_json(value: Any) -> None:
     """Print ``value`` as JSON (dates and other objects via ``str``)."""
     click.echo(json.dumps(value, indent=2, default=str, sort_keys=False))
+
+
+def stop_on_signals() -> Callable[[], bool]:
+    """Install SIGTERM/SIGINT handlers that only raise a flag; return the flag's reader.
+
+    Long-running commands (``up``, ``schedule:work``) poll it and wind down between two
+    steps instead of being interrupted in the middle of one.
+    """
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return lambda: stopping
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

@@ -8,11 +8,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from types import FrameType
 
 import click
 
-from zwm.cli.base import OperationFailed, setup_django
+from zwm.cli.base import OperationFailed, setup_django, stop_on_signals
 from zwm.config import get_config
 
 log = logging.getLogger("zwm.up")
@@ -136,18 +135,11 @@ def up(
     if not no_scheduler:
         children.append(_Child("scheduler", ["schedule:work"]))
 
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    should_stop = stop_on_signals()
     for child in children:
         child.start()
     click.echo("Running. Try `zwm workflow:list` or `zwm queue:monitor` in another shell; Ctrl-C stops.")
-    while not stopping:
+    while not should_stop():
         for child in children:
             child.check()
         time.sleep(0.2)

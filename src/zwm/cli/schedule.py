@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from datetime import UTC, datetime
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
-from zwm.cli.base import echo_json, json_option, setup_django
+from zwm.cli.base import echo_json, json_option, setup_django, stop_on_signals
 
 if TYPE_CHECKING:
     from zwm.queue.schedule import ScheduleEntry
@@ -39,16 +37,9 @@ def schedule_work(tick: float) -> None:
     entries = _entries()
     from zwm.queue.schedule import run_forever
 
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    should_stop = stop_on_signals()
     click.echo(f"Scheduler running with {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}.")
-    run_forever(entries, should_stop=lambda: stopping, tick=tick)
+    run_forever(entries, should_stop=should_stop, tick=tick)
 
 
 @click.command("schedule:run")

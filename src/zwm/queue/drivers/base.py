@@ -31,6 +31,27 @@ from dataclasses import dataclass
 
 from zwm.queue.job import Envelope
 
+MAX_QUEUE_NAME = 100
+"""Longest queue name, for every driver (the database column's width)."""
+
+
+def check_queue_names(queues: Sequence[str]) -> None:
+    """Refuse a bare string (a classic ``"default"`` for ``["default"]`` slip) and bad names."""
+    if isinstance(queues, str):
+        raise TypeError("queues must be a sequence of names, not a string")
+    for queue in queues:
+        if not queue or len(queue) > MAX_QUEUE_NAME:
+            raise ValueError(f"queue name must be 1-{MAX_QUEUE_NAME} characters, got {queue!r}")
+
+
+def check_reserve_arguments(queues: Sequence[str], lease: float, limit: int) -> None:
+    """The argument checks every :meth:`Driver.reserve` makes before touching storage."""
+    check_queue_names(queues)
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if not lease > 0:
+        raise ValueError(f"lease must be positive seconds, got {lease}")
+
 
 @dataclass(frozen=True)
 class Reservation:

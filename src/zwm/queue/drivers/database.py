@@ -42,7 +42,14 @@ from django.db import OperationalError, connections, transaction
 from django.db.models import Count, Q
 
 from zwm.queue.drivers import database_pg as pg
-from zwm.queue.drivers.base import Driver, QueueCounts, QueuedJob, Reservation
+from zwm.queue.drivers.base import (
+    Driver,
+    QueueCounts,
+    QueuedJob,
+    Reservation,
+    check_queue_names,
+    check_reserve_arguments,
+)
 from zwm.queue.job import Envelope, PayloadError
 from zwm.queue.models import QueuedJob as JobRow
 from zwm.queue.models import UniqueLock
@@ -70,7 +77,6 @@ _COMPLETE_MANY = (  # `uuid IN` lets the unique index find the rows; the pairs c
 _PUSH_CHUNK = 5000
 _DEADLOCK_RETRIES = 5
 _MYSQL_DEADLOCK_CODES = {1205, 1213}  # lock wait timeout, deadlock: the transaction was rolled back
-_MAX_QUEUE_NAME = 100
 _MAX_LOCK_KEY = 191
 
 
@@ -91,14 +97,6 @@ def _lock_key(key: str) -> str:
     if len(key) <= _MAX_LOCK_KEY:
         return key
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def _check_queues(queues: Sequence[str]) -> None:
-    if isinstance(queues, str):
-        raise TypeError("queues must be a sequence of names, not a string")
-    for queue in queues:
-        if not queue or len(queue) > _MAX_QUEUE_NAME:
-            raise ValueError(f"queue name must be 1-{_MAX_QUEUE_NAME} characters, got {queue!r}")
 
 
 class DatabaseDriver(Driver):
@@ -149,7 +147,7 @@ class DatabaseDriver(Driver):
     # -- producing -------------------------------------------------------------
 
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
-        _check_queues([e.queue for e in envelopes])
+        check_queue_names([e.queue for e in envelopes])
         if available_at is not None and not math.isfinite(available_at):
             raise ValueError(f"available_at must be finite epoch seconds, got {available_at!r}")
         if not envelopes:
@@ -169,11 +167,7 @@ class DatabaseDriver(Driver):
     # -- consuming -------------------------------------------------------------
 
     def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
-        _check_queues(queues)
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        if not lease > 0:
-            raise ValueError(f"lease must be positive seconds, got {lease}")
+        check_reserve_arguments(queues, lease, limit)
         now = time.time()
         until = now + lease
         token = uuid.uuid4().hex
@@ -205,7 +199,7 @@ class DatabaseDriver(Driver):
         return [(p[1], p[2], p[3], p[4], p[5] + 1) for p in picked]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
-        _check_queues(queues)
+        check_queue_names(queues)
         if timeout <= 0:
             return
         if self._postgres:
@@ -325,7 +319,7 @@ class DatabaseDriver(Driver):
         leased = Q(lease_token__isnull=False, lease_expires_at__gt=now)
         rows = JobRow.objects.using(self.using)
         if queues is not None:
-            _check_queues(queues)
+            check_queue_names(queues)
             rows = rows.filter(queue__in=queues)
         aggregated = (
             rows.values("queue")

@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import redis
 from redis.commands.core import Script
 
-from zwm.queue.drivers.base import Driver, QueueCounts, QueuedJob, Reservation
+from zwm.queue.drivers.base import (
+    Driver,
+    QueueCounts,
+    QueuedJob,
+    Reservation,
+    check_queue_names,
+    check_reserve_arguments,
+)
 from zwm.queue.job import Envelope, PayloadError
 from zwm.queue.redis_safety import check_reachable, is_transient, translated, warn_if_unsafe
 from zwm.queue.redis_url import SOCKET_TIMEOUT, connect
@@ -125,13 +132,6 @@ def decode(job_id: str, raw: bytes | str, queue: str, attempts: int) -> Envelope
         )
     envelope.id, envelope.queue, envelope.attempts = job_id, queue, attempts
     return envelope
-
-
-def _check_queues(queues: Sequence[str]) -> None:
-    if isinstance(queues, str):
-        raise TypeError("queues must be a sequence of names, not a string")
-    if not all(queues):
-        raise ValueError("queue names must be non-empty")
 
 
 def _guarded(method: Callable[P, R]) -> Callable[P, R]:
@@ -237,7 +237,7 @@ class RedisDriver(Driver):
 
     @_guarded
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
-        _check_queues([e.queue for e in envelopes])
+        check_queue_names([e.queue for e in envelopes])
         delay = _us(available_at - time.time()) if available_at is not None else 0
         by_queue: dict[str, list[Envelope]] = {}
         for envelope in envelopes:
@@ -255,11 +255,7 @@ class RedisDriver(Driver):
 
     @_guarded
     def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
-        _check_queues(queues)
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        if not lease > 0:
-            raise ValueError(f"lease must be positive seconds, got {lease}")
+        check_reserve_arguments(queues, lease, limit)
         if not queues:
             return []
         if not self._checked:
@@ -282,7 +278,7 @@ class RedisDriver(Driver):
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         """Block on the queues' wake-up lists (``BLPOP``), for at most ``timeout`` seconds
         and never past the moment a delayed job comes due or a lease lapses."""
-        _check_queues(queues)
+        check_queue_names(queues)
         if not queues or timeout <= 0:
             return
         keys = [key for queue in queues for key in self._queue_keys(queue)]
@@ -351,7 +347,7 @@ class RedisDriver(Driver):
         """Per queue; with ``queues=None``, every queue that holds a job (as the database
         driver: a queue exists while it has jobs)."""
         if queues is not None:
-            _check_queues(queues)
+            check_queue_names(queues)
         names = list(queues) if queues is not None else self._known_queues()
         if not names:
             return {}
