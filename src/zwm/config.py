@@ -47,7 +47,10 @@ class Config:
     debug: bool = False
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     zuora_timeout: float = 30.0
-    zuora_concurrency: int = 8
+    zuora_concurrency: int = 16
+    """Zuora requests in flight per tenant. Zuora allows 40 per tenant; 16 leaves 24 for the
+    customer's other integrations, and is what a first sync of 1,000 workflows needs to finish
+    in under 10 s at 100 ms per call (at 8 the calls alone take 1,000 x 0.1 / 8 = 12.5 s)."""
     zuora_page_length: int = 50
     zuora_max_retries: int = 5
     demo: bool = True
@@ -181,7 +184,7 @@ def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[s
         debug=_bool(env, "DEBUG", False),
         allowed_hosts=hosts,
         zuora_timeout=_number(env, "ZWM_ZUORA_TIMEOUT", 30.0, minimum=0.1, integer=False),
-        zuora_concurrency=int(_number(env, "ZWM_ZUORA_CONCURRENCY", 8, minimum=1, integer=True)),
+        zuora_concurrency=int(_number(env, "ZWM_ZUORA_CONCURRENCY", 16, minimum=1, integer=True)),
         zuora_page_length=page_length,
         zuora_max_retries=int(_number(env, "ZWM_ZUORA_MAX_RETRIES", 5, minimum=0, integer=True)),
         demo=_bool(env, "ZWM_DEMO", True),
