@@ -28,7 +28,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -326,13 +325,25 @@ class WorkflowExport:
         """The exported version number (``workflow.version``, e.g. ``0.0.3``)."""
         return _text(self.workflow.get("version"))
 
-    @cached_property
+    # Computed once each, on first use, and kept in the instance (a frozen dataclass still has
+    # a ``__dict__``). Not ``functools.cached_property``: on Python 3.11 its lock is shared by
+    # every instance, so the sync's threads hashing different exports would queue on it.
+
+    @property
     def canonical_json(self) -> str:
         """The export as canonical JSON (sorted keys, no insignificant whitespace): what to store."""
-        return json.dumps(self.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text: str | None = self.__dict__.get("_canonical_json")
+        if text is None:
+            text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            self.__dict__["_canonical_json"] = text
+        return text
 
-    @cached_property
+    @property
     def content_hash(self) -> str:
         """sha256 (hex) of :attr:`canonical_json`: equal exactly when the content is equal,
         whatever key order or whitespace the server used."""
-        return hashlib.sha256(self.canonical_json.encode("utf-8")).hexdigest()
+        digest: str | None = self.__dict__.get("_content_hash")
+        if digest is None:
+            digest = hashlib.sha256(self.canonical_json.encode("utf-8")).hexdigest()
+            self.__dict__["_content_hash"] = digest
+        return digest

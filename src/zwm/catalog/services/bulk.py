@@ -6,7 +6,8 @@ the drivers' quirks cost more than the database itself, so rows go through here 
 * **one statement for many rows**, never ``executemany``: SQLite's driver releases and
   re-takes the GIL for every row it steps, and each re-take waits behind the threads
   parsing exports (up to the 5 ms switch interval) -- one statement pays that once;
-* **SQLite's real parameter limit** (250,000 since 3.32), not the 999 Django assumes;
+* **SQLite's real parameter limit** (250,000 since 3.32), not the 999 Django assumes, and
+  qmark placeholders handed to the driver as they are;
 * **PostgreSQL is different**: Django's psycopg cursors bind client-side, escaping every
   value with regular expressions, and psycopg parses long statements' placeholders in
   Python -- together over half the CPU of a first sync, profiled -- so there a short
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.db import connection
@@ -53,7 +55,8 @@ def insert_rows(
         return []
     quote = connection.ops.quote_name
     head = f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "  # noqa: S608
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sqlite = connection.vendor == "sqlite"
+    row_sql = "(" + ", ".join(["?" if sqlite else "%s"] * len(columns)) + ")"
     tail = f" RETURNING {quote(returning)}" if returning else ""
     returned: list[Any] = []
     if connection.vendor == "postgresql":
@@ -63,9 +66,12 @@ def insert_rows(
         return _insert_pg(head + row_sql + tail, rows, returning=returning is not None)
     per_statement = max(1, min(ROWS_PER_STATEMENT, _max_params() // len(columns)))
     with connection.cursor() as cursor:
+        # SQLite: qmark placeholders straight to the driver's cursor. Django's wrapper would
+        # rewrite every ``%s`` of a statement of thousands with a regular expression first.
+        execute = partial(sqlite3.Cursor.execute, cursor.cursor) if sqlite else cursor.execute
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, [v for row in chunk for v in row])
+            execute(head + ", ".join([row_sql] * len(chunk)) + tail, [v for row in chunk for v in row])
             if returning:
                 returned.extend(row[0] for row in cursor.fetchall())
     return returned

@@ -16,7 +16,7 @@ what each backend expects. The caller holds the transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,32 +77,46 @@ def summarize(task: ExportTask) -> str:
     return " | ".join(parts)
 
 
-def _task_values(task: ExportTask, now: Any, adapt: Callable[[Any, None], Any]) -> list[Any]:
-    """The values of ``_TASK_COLUMNS``, in that order; ``adapt`` is the backend's JSON adaptation."""
+class _JsonAdapter:
+    """The backend's JSON adaptation of a task's containers, for one batch of rows.
 
-    def _json(value: Mapping[str, Any] | Sequence[Any]) -> Any:
-        return adapt(dict(value) if isinstance(value, Mapping) else list(value), None)
+    Most tasks have no tags, assignment or org ids: their empty containers are adapted once
+    per batch, not once per task. Containers go to the backend as they are (JSON encodes a
+    tuple as an array), so no copy is made -- the values stored are the same.
+    """
 
-    values = {
-        "name": task.name,
-        "description": summarize(task),
-        "action_type": task.action_type or "",
-        "object": task.object or "",
-        "object_id": task.object_id or "",
-        "call_type": task.call_type or "",
-        "parent_task_id": task.parent_task_id or "",
-        "priority": task.priority or "",
-        "concurrent_limit": task.concurrent_limit,
-        "parameters": _json(task.parameters),
-        "css": _json(task.css),
-        "tags": _json(task.tags),
-        "assignment": _json(task.assignment),
-        "zuora_org_id": task.zuora_org_id or "",
-        "zuora_org_ids": _json(task.zuora_org_ids),
-        "subprocess_id": task.subprocess_id or "",
-        "updated_at": now,
-    }
-    return [values[column] for column in _TASK_COLUMNS]
+    def __init__(self) -> None:
+        self._adapt = connection.ops.adapt_json_value
+        self._empty_list = self._adapt([], None)
+        self._empty_object = self._adapt({}, None)
+
+    def __call__(self, value: Mapping[str, Any] | Sequence[Any]) -> Any:
+        if not value:
+            return self._empty_object if isinstance(value, Mapping) else self._empty_list
+        return self._adapt(value if isinstance(value, dict | tuple | list) else dict(value), None)
+
+
+def _task_values(task: ExportTask, now: Any, adapt: _JsonAdapter) -> list[Any]:
+    """The values of ``_TASK_COLUMNS``, in that order (``now`` already a database value)."""
+    return [
+        task.name,
+        summarize(task),
+        task.action_type or "",
+        task.object or "",
+        task.object_id or "",
+        task.call_type or "",
+        task.parent_task_id or "",
+        task.priority or "",
+        task.concurrent_limit,
+        adapt(task.parameters),
+        adapt(task.css),
+        adapt(task.tags),
+        adapt(task.assignment),
+        task.zuora_org_id or "",
+        adapt(task.zuora_org_ids),
+        task.subprocess_id or "",
+        now,
+    ]
 
 
 def _db_now() -> Any:
@@ -140,7 +154,7 @@ def insert_graphs(graphs: Sequence[tuple[int, WorkflowExport]]) -> None:
     writes a statement per hundred tasks instead of several per workflow.
     """
     now = _db_now()
-    adapt = connection.ops.adapt_json_value
+    adapt = _JsonAdapter()
     task_rows: list[list[Any]] = []
     link_rows: list[list[Any]] = []
     for workflow_id, export in graphs:
@@ -157,7 +171,7 @@ def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
     Call inside a transaction: a half-written graph must never be visible.
     """
     now = _db_now()
-    adapt = connection.ops.adapt_json_value
+    adapt = _JsonAdapter()
     tasks = {task.id: task for task in export.tasks}  # a repeated id: the last one wins
     existing = dict(Task.objects.filter(workflow=workflow).values_list("zuora_task_id", "pk"))
     inserts = [
