@@ -22,10 +22,12 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
@@ -218,7 +220,7 @@ def _insert_finished(rows: list[JobExecution]) -> None:
                 for row in rows:
                     copy.write_row(_values(row, None))
         return
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = _datetime_adapter(connection)
     per_row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     chunk = max(1, (connection.features.max_query_params or 10_000) // len(_COLUMNS))
     with connection.cursor() as cursor:
@@ -226,6 +228,24 @@ def _insert_finished(rows: list[JobExecution]) -> None:
             part = rows[start : start + chunk]
             sql = _INSERT.format(columns=columns, rows=", ".join([per_row] * len(part)))
             cursor.execute(sql, [value for row in part for value in _values(row, adapt)])
+
+
+def _datetime_adapter(connection: Any) -> Callable[[datetime | None], Any]:
+    """The backend's datetime adapter, or a direct equivalent of it.
+
+    SQLite's and MySQL's adapters turn an aware datetime into the naive text of the
+    connection's time zone through several layers of Django calls per value: three per row
+    cost more than the rest of the row. With ``USE_TZ`` (this project's setting) the same
+    text is ``str(value.astimezone(tz).replace(tzinfo=None))``, which is what is used then.
+    """
+    if not settings.USE_TZ or connection.vendor not in ("sqlite", "mysql"):
+        return cast(Callable[[datetime | None], Any], connection.ops.adapt_datetimefield_value)
+    tz = connection.timezone
+
+    def adapt(value: datetime | None) -> str | None:
+        return None if value is None else str(value.astimezone(tz).replace(tzinfo=None))
+
+    return adapt
 
 
 def _values(row: JobExecution, adapt: Any) -> list[Any]:

@@ -419,7 +419,7 @@ class Worker:
     def _request(self, run: _Run) -> dict[str, Any]:
         return {
             "op": "run",
-            "envelope": run.reservation.envelope.to_json(),
+            "envelope": run.reservation.envelope.to_dict(),
             "connection": self.connection,
             "max_tries": run.tries,
         }
@@ -520,7 +520,7 @@ class Worker:
         if run_hook:
             hook: dict[str, Any] = {
                 "op": "failed",
-                "envelope": envelope.to_json(),
+                "envelope": envelope.to_dict(),
                 "type": failure.type.rsplit(".", 1)[-1],
                 "message": failure.message,
             }
