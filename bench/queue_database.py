@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -121,6 +122,13 @@ def driver_throughput(jobs: int, processes: int, limit: int) -> float:
     return jobs / elapsed
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes and their descendants:
+    a worker's cost per job that a busy machine changes far less than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker_throughput(jobs: int, processes: int) -> float:
     from django.db import connections
 
@@ -131,9 +139,12 @@ def worker_throughput(jobs: int, processes: int) -> float:
     connections.close_all()
     cmd = [str(ROOT / ".venv/bin/zwm"), "queue:work", "--connection", "database", "--queue", "bench"]
     cmd += ["--processes", str(processes), "--stop-when-empty", "--sleep", "0.1"]
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     subprocess.run(cmd, check=True, env=os.environ.copy(), stdout=subprocess.DEVNULL, timeout=600)
     elapsed = time.perf_counter() - started
+    cpu_us = (_children_cpu() - cpu_before) / jobs * 1e6
+    print(f"  worker CPU (all its processes): {cpu_us:.0f} us per job", file=sys.stderr)
     left = DatabaseDriver().counts(["bench"])["bench"]
     assert left.waiting == left.reserved == 0, f"jobs left: {left}"
     return jobs / elapsed
@@ -164,7 +175,7 @@ def _listen_and_measure(samples: int, ready: Any, out: Any) -> None:
 # -- orchestration -------------------------------------------------------------------
 
 
-def run_backend(backend: str, jobs: int, samples: int) -> dict[str, float]:
+def run_backend(backend: str, jobs: int, samples: int, only: str | None = None) -> dict[str, float]:
     """Measure one backend in this (fresh) process; return the figures."""
     temp = tempfile.mkdtemp(prefix="zwm-bench-")
     os.environ["ZWM_DATA_DIR"] = temp
@@ -187,9 +198,13 @@ def run_backend(backend: str, jobs: int, samples: int) -> dict[str, float]:
             ("driver_single_2proc", lambda: driver_throughput(jobs // 4, 2, 1)),
             ("worker_2proc", lambda: worker_throughput(jobs, 2)),
         ]
+        if only:
+            steps = [step for step in steps if step[0] == only]
         for label, step in steps:
             figures[label] = step()
             print(f"  {backend:8} {label:22} {figures[label]:10,.0f} jobs/s", file=sys.stderr)
+        if only:
+            return figures
         p50, p95 = latency(samples)
         figures["latency_p50_ms"], figures["latency_p95_ms"] = p50, p95
         print(f"  {backend:8} idle latency p50 {p50:.1f} ms  p95 {p95:.1f} ms", file=sys.stderr)
@@ -230,13 +245,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON (one backend)")
+    parser.add_argument(
+        "--only", choices=["bulk_enqueue", "worker_2proc"], help="run one measurement (no latency)"
+    )
     args = parser.parse_args()
     if args.backend == "all":
         for backend in ("sqlite", "postgres", "mariadb"):
             cmd = [sys.executable, __file__, "--backend", backend, "--jobs", str(args.jobs)]
-            subprocess.run([*cmd, "--samples", str(args.samples)], check=True)
+            cmd += ["--samples", str(args.samples)] + (["--only", args.only] if args.only else [])
+            subprocess.run(cmd, check=True)
         return
-    figures = run_backend(args.backend, args.jobs, args.samples)
+    figures = run_backend(args.backend, args.jobs, args.samples, args.only)
     print(json.dumps({args.backend: figures}))
 
 

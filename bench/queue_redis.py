@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -84,18 +85,43 @@ def driver_throughput(driver: RedisDriver, url: str, jobs: int, processes: int, 
     return jobs / elapsed
 
 
-def worker_throughput(driver: RedisDriver, url: str, jobs: int, processes: int) -> float:
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes and their descendants:
+    a worker's cost per job that a busy machine changes far less than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def worker_throughput(driver: RedisDriver, url: str, jobs: int, processes: int, history: str) -> float:
+    """``zwm queue:work`` over Redis; history and failed jobs in a throw-away SQLite file or,
+    with ``history="postgres"``, a throw-away PostgreSQL database (what a production Redis
+    install would use: SQLite's single write lock is shared by every worker's history rows)."""
     data_dir = tempfile.mkdtemp(prefix="zwm-bench-redis-")
     env = {**os.environ, "ZWM_DATA_DIR": data_dir, "REDIS_URL": url, "ZWM_QUEUE_PREFIX": driver.prefix}
-    env.pop("DATABASE_URL", None)  # history and failed jobs: a throw-away SQLite file
-    zwm = str(ROOT / ".venv/bin/zwm")
-    subprocess.run([zwm, "migrate"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
-    driver.push(envelopes(jobs, "bench"))
-    cmd = [zwm, "queue:work", "--connection", "redis", "--queue", "bench", "--processes", str(processes)]
-    cmd += ["--stop-when-empty", "--sleep", "0.1"]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, timeout=600)
-    elapsed = time.perf_counter() - started
+    env.pop("DATABASE_URL", None)
+    database = f"zwm_bench_{uuid.uuid4().hex[:8]}"
+    if history == "postgres":
+        _psql(f"CREATE DATABASE {database}")
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
+    try:
+        zwm = str(ROOT / ".venv/bin/zwm")
+        subprocess.run([zwm, "migrate"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
+        driver.push(envelopes(jobs, "bench"))
+        cmd = [zwm, "queue:work", "--connection", "redis", "--queue", "bench"]
+        cmd += ["--processes", str(processes), "--stop-when-empty", "--sleep", "0.1"]
+        cpu_before = _children_cpu()
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, timeout=600)
+        elapsed = time.perf_counter() - started
+        cpu_us = (_children_cpu() - cpu_before) / jobs * 1e6
+        print(f"  worker CPU (all its processes): {cpu_us:.0f} us per job", file=sys.stderr)
+    finally:
+        if history == "postgres":
+            _psql(f"DROP DATABASE {database}")
     left = driver.counts(["bench"])["bench"]
     assert left.waiting == left.reserved == 0, f"jobs left: {left}"
     return jobs / elapsed
@@ -141,6 +167,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=50_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--no-worker", action="store_true", help="skip the zwm queue:work measurement")
+    parser.add_argument(
+        "--only", choices=["bulk_enqueue", "worker_2proc"], help="run one measurement (no latency)"
+    )
+    parser.add_argument(
+        "--history",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="database of the worker's history and failed jobs (a throw-away one)",
+    )
     args = parser.parse_args()
     url, jobs = args.redis_url, args.jobs
     driver = RedisDriver(url, prefix=f"zwm-bench-{uuid.uuid4().hex[:12]}")
@@ -154,14 +189,17 @@ def main() -> None:
         ("driver_single_2proc", lambda: driver_throughput(driver, url, jobs // 4, 2, 1)),
     ]
     if not args.no_worker:
-        steps.append(("worker_2proc", lambda: worker_throughput(driver, url, jobs, 2)))
+        steps.append(("worker_2proc", lambda: worker_throughput(driver, url, jobs, 2, args.history)))
+    if args.only:
+        steps = [step for step in steps if step[0] == args.only]
     try:
         for label, step in steps:
             figures[label] = step()
             print(f"  redis {label:22} {figures[label]:10,.0f} jobs/s", file=sys.stderr)
-        p50, p95 = latency(driver, url, args.samples)
-        figures["latency_p50_ms"], figures["latency_p95_ms"] = p50, p95
-        print(f"  redis idle latency p50 {p50:.2f} ms  p95 {p95:.2f} ms", file=sys.stderr)
+        if not args.only:
+            p50, p95 = latency(driver, url, args.samples)
+            figures["latency_p50_ms"], figures["latency_p95_ms"] = p50, p95
+            print(f"  redis idle latency p50 {p50:.2f} ms  p95 {p95:.2f} ms", file=sys.stderr)
     finally:
         driver.delete_all_keys()
     print(json.dumps({"redis": figures}))
