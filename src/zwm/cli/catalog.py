@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -30,6 +30,21 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+Column = tuple[str, str | Callable[[Mapping[str, Any]], Any]]
+"""A listing column: its header, and the view's key (or a function of the view) to show."""
+
+
+def _listing(views: Sequence[Mapping[str, Any]], as_json: bool, columns: Sequence[Column]) -> None:
+    """Print ``views`` as JSON, or as a table of ``columns``: what every ``*:list`` does."""
+    if as_json:
+        echo_json(views)
+        return
+    _table(
+        [[key(v) if callable(key) else v[key] for _, key in columns] for v in views],
+        [header for header, _ in columns],
+    )
 
 
 def _refuse_secret_on_argv(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -290,24 +305,19 @@ def customer_list(as_json: bool) -> None:
 
     customers = Customer.objects.annotate(workflow_count=Count("workflows")).order_by("name")
     views = [customer_view(c, c.workflow_count) for c in customers]
-    if as_json:
-        echo_json(views)
-        return
-    _table(
+    _listing(
+        views,
+        as_json,
         [
-            (
-                v["id"],
-                v["name"],
-                v["environment"] or v["base_url"],
-                v["client_id"],
-                "yes" if v["active"] else "no",
-                v["workflows"],
-                v["last_sync_status"] or "-",
-                v["last_synced_at"] or "-",
-            )
-            for v in views
+            ("ID", "id"),
+            ("NAME", "name"),
+            ("ENVIRONMENT/URL", lambda v: v["environment"] or v["base_url"]),
+            ("CLIENT ID", "client_id"),
+            ("ACTIVE", lambda v: "yes" if v["active"] else "no"),
+            ("WORKFLOWS", "workflows"),
+            ("LAST SYNC", lambda v: v["last_sync_status"] or "-"),
+            ("SYNCED AT", lambda v: v["last_synced_at"] or "-"),
         ],
-        ["ID", "NAME", "ENVIRONMENT/URL", "CLIENT ID", "ACTIVE", "WORKFLOWS", "LAST SYNC", "SYNCED AT"],
     )
 
 
@@ -439,24 +449,19 @@ def workflow_list(customer_name: str | None, search: str | None, limit: int, as_
     if limit:
         workflows = workflows[:limit]
     views = [workflow_view(w, w.task_count) for w in workflows]
-    if as_json:
-        echo_json(views)
-        return
-    _table(
+    _listing(
+        views,
+        as_json,
         [
-            (
-                v["id"],
-                v["customer"],
-                v["zuora_id"],
-                v["name"],
-                v["status"],
-                v["version"],
-                v["tasks"],
-                v["last_synced_at"] or "-",
-            )
-            for v in views
+            ("ID", "id"),
+            ("CUSTOMER", "customer"),
+            ("ZUORA ID", "zuora_id"),
+            ("NAME", "name"),
+            ("STATUS", "status"),
+            ("VERSION", "version"),
+            ("TASKS", "tasks"),
+            ("SYNCED AT", lambda v: v["last_synced_at"] or "-"),
         ],
-        ["ID", "CUSTOMER", "ZUORA ID", "NAME", "STATUS", "VERSION", "TASKS", "SYNCED AT"],
     )
 
 
@@ -517,27 +522,22 @@ def sync_runs_list(customer_name: str | None, limit: int, as_json: bool) -> None
     if customer_name is not None:
         runs = runs.filter(customer=_customer(customer_name))
     views = [run.as_dict() for run in runs.order_by("-started_at", "-id")[:limit]]
-    if as_json:
-        echo_json(views)
-        return
-    _table(
+    _listing(
+        views,
+        as_json,
         [
-            (
-                v["id"],
-                v["customer"],
-                v["trigger"],
-                v["status"],
-                v["started_at"],
-                v["listed"],
-                v["created"],
-                v["updated"],
-                v["unchanged"],
-                v["deleted"],
-                v["failed"],
-            )
-            for v in views
+            ("ID", "id"),
+            ("CUSTOMER", "customer"),
+            ("TRIGGER", "trigger"),
+            ("STATUS", "status"),
+            ("STARTED", "started_at"),
+            ("LISTED", "listed"),
+            ("NEW", "created"),
+            ("UPD", "updated"),
+            ("SAME", "unchanged"),
+            ("DEL", "deleted"),
+            ("FAILED", "failed"),
         ],
-        ["ID", "CUSTOMER", "TRIGGER", "STATUS", "STARTED", "LISTED", "NEW", "UPD", "SAME", "DEL", "FAILED"],
     )
 
 
