@@ -134,3 +134,14 @@ def test_cli_reports_a_bad_schedule_as_a_usage_error() -> None:
         result = CliRunner().invoke(cli, ["schedule:list"])
     assert result.exit_code == 2
     assert "invalid cron expression" in result.output
+
+
+def test_cli_prunes_old_runs_and_refuses_negative_hours() -> None:
+    fire_due(load_entries([HOURLY]), now=TWO_PAST)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["schedule:prune", "--hours", "-1"]).exit_code == 2
+    assert ScheduledRun.objects.count() == 1
+    result = runner.invoke(cli, ["schedule:prune", "--hours", "24"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 schedule run record(s)" in result.output
+    assert ScheduledRun.objects.count() == 0

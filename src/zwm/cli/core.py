@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import click
 
 from zwm.cli.base import OperationFailed, setup_django, stop_on_signals
 from zwm.config import get_config
-
-log = logging.getLogger("zwm.up")
 
 
 @click.command("migrate")
@@ -36,7 +33,7 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
-    started: float = field(default=0.0)
+    started: float = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "zwm", *self.args])

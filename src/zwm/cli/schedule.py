@@ -82,4 +82,20 @@ def schedule_list(as_json: bool) -> None:
         )
 
 
-COMMANDS = [schedule_work, schedule_run, schedule_list]
+@click.command("schedule:prune")
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0),
+    default=24 * 7,
+    show_default=True,
+    help="Delete records of runs fired for slots older than this.",
+)
+def schedule_prune(hours: float) -> None:
+    """Delete old schedule-run records (the latest slot of each entry is never that old)."""
+    setup_django()
+    from zwm.queue.schedule import prune
+
+    click.echo(f"Deleted {prune(hours)} schedule run record(s) older than {hours:g} hour(s).")
+
+
+COMMANDS = [schedule_work, schedule_run, schedule_list, schedule_prune]
