@@ -1,8 +1,9 @@
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
 
-from zwm.config import ConfigError, load
+from zwm.config import SETTINGS, Config, ConfigError, load
 
 
 def env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -61,3 +62,18 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: p
     config = load(env_file=dotenv)
     assert config.queue_connection == "sync"
     assert config.log_level == "WARNING"
+
+
+def test_every_config_field_has_exactly_one_setting() -> None:
+    attributes = [setting.attribute for setting in SETTINGS]
+    assert sorted(attributes) == sorted(f.name for f in fields(Config))
+    assert len({setting.variable for setting in SETTINGS}) == len(SETTINGS)
+
+
+def test_each_documented_default_is_the_one_load_applies(tmp_path: Path) -> None:
+    """A Config field's own default and its setting's default text must agree."""
+    config = load(env(tmp_path))
+    for f in fields(Config):
+        if f.default is not MISSING:
+            assert getattr(config, f.name) == f.default, f.name
+    assert all(setting.meaning.strip() for setting in SETTINGS)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -34,6 +35,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
+    """The parsed settings; each field is described by its :data:`SETTINGS` entry."""
+
     data_dir: Path
     database_url: str
     secret_key: str = field(repr=False)
@@ -48,75 +51,115 @@ class Config:
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     zuora_timeout: float = 30.0
     zuora_concurrency: int = 16
-    """Zuora requests in flight per tenant. Zuora allows 40 per tenant; 16 leaves 24 for the
-    customer's other integrations, and is what a first sync of 1,000 workflows needs to finish
-    in under 10 s at 100 ms per call (at 8 the calls alone take 1,000 x 0.1 / 8 = 12.5 s)."""
     zuora_page_length: int = 50
     zuora_max_retries: int = 5
     demo: bool = True
     sync_schedule: str = "0 * * * *"
-    """Cron expression of the automatic "sync all customers"; empty disables it."""
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite:")
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
+Parser = Callable[["Setting", str, Path], Any]
+"""Turns one variable's raw text (its default when unset) into a value; ``Path`` is the data
+directory, which a few defaults live in. Raises :class:`ConfigError` naming the variable."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: where it goes, its default, what it means, how it is parsed.
+
+    Why a table: the meaning sits next to the parsing, and ``docs/reference/settings.md`` is
+    generated from it, so the documented default is the one the code uses.
+    """
+
+    variable: str
+    attribute: str
+    """The :class:`Config` field it fills."""
+    default: str
+    """The text used when the variable is unset, exactly as one would write it."""
+    meaning: str
+    parse: Parser
+    documented_default: str = ""
+    """What the reference shows when the effective default is computed (e.g. from the data dir)."""
+
+
+def _path(setting: Setting, raw: str, data_dir: Path) -> Path:
+    return Path(raw.strip() or setting.default).expanduser()
+
+
+def _bool(setting: Setting, raw: str, data_dir: Path) -> bool:
     value = raw.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    raise ConfigError(f"{setting.variable} must be true or false, got {raw!r}")
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
-    return value
+def _number(*, minimum: float, maximum: float | None = None, integer: bool, why_maximum: str = "") -> Parser:
+    def parse(setting: Setting, raw: str, data_dir: Path) -> float:
+        text = raw.strip() or setting.default
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise ConfigError(f"{setting.variable} must be {kind}, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{setting.variable} must be at least {minimum:g}, got {raw!r}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{setting.variable} must be at most {maximum:g}{why_maximum}")
+        return value
+
+    return parse
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, default).strip() or default
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-    return value
+def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Parser:
+    def parse(setting: Setting, raw: str, data_dir: Path) -> str:
+        value = raw.strip() or setting.default
+        value = value.upper() if upper else value
+        if value not in choices:
+            raise ConfigError(f"{setting.variable} must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    return parse
 
 
-def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+def _list(setting: Setting, raw: str, data_dir: Path) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _cron(setting: Setting, raw: str, data_dir: Path) -> str:
     from croniter import croniter
 
-    value = env.get(name, default).strip()
+    value = raw.strip()
     if value and not croniter.is_valid(value):
         raise ConfigError(
-            f"{name} must be a cron expression such as '0 * * * *' (or empty to disable), got {value!r}"
+            f"{setting.variable} must be a cron expression such as '0 * * * *' (or empty to disable), "
+            f"got {value!r}"
         )
     return value
 
 
-def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
-    """``SECRET_KEY`` from the environment, else one generated once into the data directory.
+def _queue_prefix(setting: Setting, raw: str, data_dir: Path) -> str:
+    prefix = raw.strip()
+    if not prefix or any(c in prefix for c in "{}: "):
+        raise ConfigError(f"{setting.variable} must be non-empty and contain no braces, colons or spaces")
+    return prefix
+
+
+def _secret_key(setting: Setting, raw: str, data_dir: Path) -> str:
+    """The given key, else one generated once into the data directory.
 
     Generating it (rather than shipping a default) means no two installations share a key,
     and keeping it in the data directory means restarts keep sessions and encrypted
     secrets readable.
     """
-    key = env.get("SECRET_KEY", "").strip()
+    key = raw.strip()
     if key:
         if len(key) < 32:
-            raise ConfigError("SECRET_KEY must be at least 32 characters long")
+            raise ConfigError(f"{setting.variable} must be at least 32 characters long")
         return key
     path = data_dir / "secret_key"
     if path.exists():
@@ -129,24 +172,174 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
     return key
 
 
-def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
-    url = env.get("DATABASE_URL", "").strip()
+def _database_url(setting: Setting, raw: str, data_dir: Path) -> str:
+    url = raw.strip()
     if not url:
         return f"sqlite:///{(data_dir / 'zwm.sqlite3').resolve()}"
     scheme = url.split(":", 1)[0].lower()
     known = {"sqlite", "postgres", "postgresql", "pgsql", "mysql", "mariadb"}
     if ":" not in url or scheme not in known:
         raise ConfigError(
-            f"DATABASE_URL must start with sqlite://, postgres:// or mysql:// (got scheme {scheme!r})"
+            f"{setting.variable} must start with sqlite://, postgres:// or mysql:// (got scheme {scheme!r})"
         )
     return url
 
 
-def _redis_url(env: Mapping[str, str]) -> str:
-    url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0").strip()
+def _redis_url(setting: Setting, raw: str, data_dir: Path) -> str:
+    url = raw.strip()
     if not url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
-        raise ConfigError("REDIS_URL must start with redis://, rediss://, unix:// or redis+sentinel://")
+        raise ConfigError(
+            f"{setting.variable} must start with redis://, rediss://, unix:// or redis+sentinel://"
+        )
     return url
+
+
+DATA_DIR = Setting(
+    "ZWM_DATA_DIR",
+    "data_dir",
+    "./var",
+    "Directory of the SQLite database, the generated secret key and collected static files.",
+    _path,
+)
+
+SETTINGS: tuple[Setting, ...] = (
+    DATA_DIR,
+    Setting(
+        "DATABASE_URL",
+        "database_url",
+        "",
+        "The database: `sqlite:///path`, `postgres://user:password@host:port/name` or "
+        "`mysql://user:password@host:port/name` (MariaDB).",
+        _database_url,
+        documented_default="`sqlite:///$ZWM_DATA_DIR/zwm.sqlite3`",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "secret_key",
+        "",
+        "Django's secret (sessions, CSRF), at least 32 characters; also derives the encryption "
+        "key when `ZWM_ENCRYPTION_KEYS` is unset. Back it up: losing it loses the stored secrets.",
+        _secret_key,
+        documented_default="generated once into `$ZWM_DATA_DIR/secret_key`",
+    ),
+    Setting(
+        "ZWM_ENCRYPTION_KEYS",
+        "encryption_keys",
+        "",
+        "Comma-separated Fernet keys for secrets at rest: the first encrypts, every key decrypts "
+        "(rotation: put a new key first, run `zwm customer:rotate-key`, then drop the old ones).",
+        _list,
+        documented_default="a key derived from `SECRET_KEY`",
+    ),
+    Setting(
+        "QUEUE_CONNECTION",
+        "queue_connection",
+        "database",
+        "Where jobs wait: `database` (the application database), `redis`, or `sync` "
+        "(run each job at once, in the process that dispatches it).",
+        _choice(QUEUE_CONNECTIONS),
+    ),
+    Setting(
+        "QUEUE_AFTER_COMMIT",
+        "queue_after_commit",
+        "true",
+        "Queue a job only once the surrounding database transaction commits, so a worker never "
+        "sees a job whose data was rolled back.",
+        _bool,
+    ),
+    Setting(
+        "QUEUE_FAILED_DRIVER",
+        "queue_failed_driver",
+        "database",
+        "Where failed jobs are kept (`database`).",
+        _choice(FAILED_DRIVERS),
+    ),
+    Setting(
+        "ZWM_QUEUE_PREFIX",
+        "queue_prefix",
+        "zwm",
+        "Prefix of every Redis key of the queue, so several installations can share one Redis "
+        "(no braces, colons or spaces).",
+        _queue_prefix,
+    ),
+    Setting(
+        "REDIS_URL",
+        "redis_url",
+        "redis://127.0.0.1:6379/0",
+        "The Redis server of the `redis` queue: `redis://`, `rediss://` (TLS), `unix://` or "
+        "`redis+sentinel://`, with user, password and database number (see [redis.md](../redis.md)).",
+        _redis_url,
+    ),
+    Setting(
+        "LOG_LEVEL",
+        "log_level",
+        "INFO",
+        f"Level of the log lines written to standard error: {', '.join(LOG_LEVELS)}.",
+        _choice(LOG_LEVELS, upper=True),
+    ),
+    Setting(
+        "DEBUG",
+        "debug",
+        "false",
+        "Django's debug mode (detailed error pages). Never in production.",
+        _bool,
+    ),
+    Setting(
+        "ALLOWED_HOSTS",
+        "allowed_hosts",
+        "127.0.0.1,localhost",
+        "Comma-separated host names the web application answers to.",
+        _list,
+    ),
+    Setting(
+        "ZWM_ZUORA_TIMEOUT",
+        "zuora_timeout",
+        "30",
+        "Seconds each phase of one Zuora HTTP request (connect, read, write) may take; a timeout is retried.",
+        _number(minimum=0.1, integer=False),
+    ),
+    Setting(
+        "ZWM_ZUORA_CONCURRENCY",
+        "zuora_concurrency",
+        "16",
+        "Zuora requests in flight per tenant. Zuora allows 40 per tenant; 16 leaves 24 for the "
+        "customer's other integrations, and is what a first sync of 1,000 workflows needs to finish "
+        "in under 10 s at 100 ms per call (at 8 the calls alone take 1,000 x 0.1 / 8 = 12.5 s).",
+        _number(minimum=1, integer=True),
+    ),
+    Setting(
+        "ZWM_ZUORA_PAGE_LENGTH",
+        "zuora_page_length",
+        "50",
+        "Workflows per page when listing a tenant's workflows (1 to 50, Zuora's maximum).",
+        _number(minimum=1, maximum=50, integer=True, why_maximum=" (Zuora's maximum page length)"),
+    ),
+    Setting(
+        "ZWM_ZUORA_MAX_RETRIES",
+        "zuora_max_retries",
+        "5",
+        "Retries of one Zuora request after a timeout, a connection error, a 429 or a 500/502/503/504, "
+        "with exponential backoff and jitter (honouring `Retry-After`).",
+        _number(minimum=0, integer=True),
+    ),
+    Setting(
+        "ZWM_DEMO",
+        "demo",
+        "true",
+        "Whether `zwm up` starts the Zuora simulator with demo tenants and syncs their customers.",
+        _bool,
+    ),
+    Setting(
+        "ZWM_SYNC_SCHEDULE",
+        "sync_schedule",
+        "0 * * * *",
+        'Cron expression of the automatic "sync all customers" (run by `zwm schedule:work` or '
+        "`zwm schedule:run`); empty disables it.",
+        _cron,
+    ),
+)
+"""Every setting, in the order the reference lists them. ``ZWM_DATA_DIR`` comes first: other
+defaults live in it."""
 
 
 def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = None) -> Config:
@@ -157,39 +350,12 @@ def load(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[s
         env: Mapping[str, str] = {**file_values, **os.environ}
     else:
         env = environ
-    data_dir = Path(env.get("ZWM_DATA_DIR", "./var")).expanduser()
-    secret_key = _secret_key(env, data_dir)
-    keys = tuple(k.strip() for k in env.get("ZWM_ENCRYPTION_KEYS", "").split(",") if k.strip())
-    hosts = tuple(h.strip() for h in env.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip())
-    log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
-    if log_level not in LOG_LEVELS:
-        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {log_level!r}")
-    prefix = env.get("ZWM_QUEUE_PREFIX", "zwm").strip()
-    if not prefix or any(c in prefix for c in "{}: "):
-        raise ConfigError("ZWM_QUEUE_PREFIX must be non-empty and contain no braces, colons or spaces")
-    page_length = int(_number(env, "ZWM_ZUORA_PAGE_LENGTH", 50, minimum=1, integer=True))
-    if page_length > 50:
-        raise ConfigError("ZWM_ZUORA_PAGE_LENGTH must be at most 50 (Zuora's maximum page length)")
-    return Config(
-        data_dir=data_dir,
-        database_url=_database_url(env, data_dir),
-        secret_key=secret_key,
-        encryption_keys=keys,
-        queue_connection=_choice(env, "QUEUE_CONNECTION", "database", QUEUE_CONNECTIONS),
-        queue_after_commit=_bool(env, "QUEUE_AFTER_COMMIT", True),
-        queue_failed_driver=_choice(env, "QUEUE_FAILED_DRIVER", "database", FAILED_DRIVERS),
-        queue_prefix=prefix,
-        redis_url=_redis_url(env),
-        log_level=log_level,
-        debug=_bool(env, "DEBUG", False),
-        allowed_hosts=hosts,
-        zuora_timeout=_number(env, "ZWM_ZUORA_TIMEOUT", 30.0, minimum=0.1, integer=False),
-        zuora_concurrency=int(_number(env, "ZWM_ZUORA_CONCURRENCY", 16, minimum=1, integer=True)),
-        zuora_page_length=page_length,
-        zuora_max_retries=int(_number(env, "ZWM_ZUORA_MAX_RETRIES", 5, minimum=0, integer=True)),
-        demo=_bool(env, "ZWM_DEMO", True),
-        sync_schedule=_cron(env, "ZWM_SYNC_SCHEDULE", "0 * * * *"),
-    )
+    data_dir: Path = DATA_DIR.parse(DATA_DIR, env.get(DATA_DIR.variable, DATA_DIR.default), Path())
+    values = {
+        setting.attribute: setting.parse(setting, env.get(setting.variable, setting.default), data_dir)
+        for setting in SETTINGS
+    }
+    return Config(**values)
 
 
 @lru_cache(maxsize=1)

@@ -100,7 +100,13 @@ def _start_demo(seed: int, port: int) -> str:
 @click.option(
     "--queue", "queues", default="high,default", show_default=True, help="Queues, in priority order."
 )
-@click.option("--simulator-port", type=click.IntRange(min=1, max=65535), default=8089, show_default=True)
+@click.option(
+    "--simulator-port",
+    type=click.IntRange(min=1, max=65535),
+    default=8089,
+    show_default=True,
+    help="Port of the demo Zuora simulator.",
+)
 @click.option(
     "--seed",
     type=click.IntRange(min=0),

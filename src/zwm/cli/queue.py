@@ -395,7 +395,12 @@ def prune_batches(hours: float, unfinished: float | None, cancelled: float | Non
 )
 @json_option
 def monitor(queues: str | None, connection: str | None, maximum: int | None, as_json: bool) -> None:
-    """Waiting, delayed, reserved and failed jobs per queue, and execution totals."""
+    """Waiting, delayed, reserved and failed jobs per queue, and execution totals.
+
+    With --json it prints {"queues": {NAME: {"waiting", "delayed", "reserved", "failed"}},
+    "totals": {"succeeded", "failed"}, "alerts": [...]}. With --max N it exits 1 when a
+    queue has more than N waiting jobs.
+    """
     names = _queues(queues) if queues else None
     setup_django()
     from zwm.queue.monitor import stats
@@ -462,7 +467,11 @@ def dispatch_command(
     connection: str | None,
     as_json: bool,
 ) -> None:
-    """Queue COUNT jobs of JOB_CLASS (a dotted path) with --args."""
+    """Queue COUNT jobs of JOB_CLASS (a dotted path) with --args.
+
+    Diagnostic jobs: zwm.queue.diagnostics.Noop, zwm.queue.diagnostics.Sleep (--args
+    '{"seconds": 2}') and zwm.queue.diagnostics.Fail (--args '{"message": "why"}').
+    """
     if queue is not None:
         _queues(queue)
     if math.isinf(delay):
