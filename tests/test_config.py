@@ -43,6 +43,10 @@ def test_secret_key_never_in_repr(tmp_path: Path) -> None:
         ("ZWM_ZUORA_PAGE_LENGTH", "51", "at most 50"),
         ("ZWM_SYNC_SCHEDULE", "every hour", "ZWM_SYNC_SCHEDULE must be a cron expression"),
         ("ZWM_QUEUE_PREFIX", "a:b", "ZWM_QUEUE_PREFIX"),
+        ("ZWM_SYNC_MAX_DELETE_PERCENT", "101", "ZWM_SYNC_MAX_DELETE_PERCENT must be at most 100"),
+        ("ZWM_SYNC_MAX_DELETE_PERCENT", "nan", "ZWM_SYNC_MAX_DELETE_PERCENT must be a number"),
+        ("ZWM_SYNC_MAX_DELETE_PERCENT", "-1", "ZWM_SYNC_MAX_DELETE_PERCENT must be at least 0"),
+        ("ZWM_SYNC_MAX_DELETE_PERCENT", "lots", "ZWM_SYNC_MAX_DELETE_PERCENT must be a number"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_variable(

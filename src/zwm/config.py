@@ -55,6 +55,7 @@ class Config:
     zuora_max_retries: int = 5
     demo: bool = True
     sync_schedule: str = "0 * * * *"
+    sync_max_delete_percent: float = 20.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,6 +107,8 @@ def _number(*, minimum: float, maximum: float | None = None, integer: bool, why_
         except ValueError:
             kind = "a whole number" if integer else "a number"
             raise ConfigError(f"{setting.variable} must be {kind}, got {raw!r}") from None
+        if value != value:  # NaN: no comparison would refuse it
+            raise ConfigError(f"{setting.variable} must be a number, got {raw!r}")
         if value < minimum:
             raise ConfigError(f"{setting.variable} must be at least {minimum:g}, got {raw!r}")
         if maximum is not None and value > maximum:
@@ -336,6 +339,15 @@ SETTINGS: tuple[Setting, ...] = (
         'Cron expression of the automatic "sync all customers" (run by `zwm schedule:work` or '
         "`zwm schedule:run`); empty disables it.",
         _cron,
+    ),
+    Setting(
+        "ZWM_SYNC_MAX_DELETE_PERCENT",
+        "sync_max_delete_percent",
+        "20",
+        "A sync that would delete more than this share (0 to 100) of a customer's workflows deletes "
+        "none and records a warning; a full sync (`--full`) may. A listing that lost most of a "
+        "catalog is more likely a fault than the truth.",
+        _number(minimum=0, maximum=100, integer=False),
     ),
 )
 """Every setting, in the order the reference lists them. ``ZWM_DATA_DIR`` comes first: other

@@ -118,7 +118,7 @@ def test_changed_workflow_is_reexported_and_its_previous_export_kept(
 def test_workflow_deleted_in_zuora_is_removed_with_its_tasks(
     sim: ZuoraSimulator, make_customer: MakeCustomer
 ) -> None:
-    customer = make_customer(workflows=4)
+    customer = make_customer(workflows=6)  # one of six: under the 20 % deletion limit
     sync_customer(customer)
     gone = sim.workflow_ids("acme")[0]
     gone_pk = Workflow.objects.get(zuora_id=gone).pk
@@ -129,7 +129,7 @@ def test_workflow_deleted_in_zuora_is_removed_with_its_tasks(
     assert run.deleted == 1
     assert not Workflow.objects.filter(pk=gone_pk).exists()
     assert not Task.objects.filter(workflow_id=gone_pk).exists()
-    assert Workflow.objects.count() == 3
+    assert Workflow.objects.count() == 5
 
 
 def test_failed_listing_page_deletes_nothing_and_fails_for_retry(
@@ -164,8 +164,10 @@ def test_empty_listing_keeps_the_catalog_with_a_warning(
     assert run.status == SyncRun.Status.SUCCEEDED
     assert run.deleted == 0
     assert Workflow.objects.count() == 5
-    assert any("listed no workflows" in w for w in run.warnings)
+    assert any("lacks 5 of the 5 stored workflows" in w for w in run.warnings)
 
+    for workflow_id in sim.workflow_ids("acme"):
+        sim.delete_workflow("acme", workflow_id)
     confirmed = sync_customer(customer, full=True)
     assert confirmed.deleted == 5
     assert Workflow.objects.count() == 0

@@ -67,15 +67,45 @@ def test_page_length_outside_1_to_50_is_refused_before_any_request(
 
 @pytest.mark.parametrize(
     "elsewhere",
-    ["https://evil.example.com", "http://127.0.0.2:{port}", "http://127.0.0.1:1", "https://127.0.0.1:{port}"],
+    [
+        "https://rest.zuora.com",  # what Zuora itself sends, whatever host was asked
+        "https://rest.na.zuora.com",
+        "https://evil.example.com",
+        "http://127.0.0.2:{port}",
+        "http://127.0.0.1:1",
+    ],
 )
-def test_next_page_to_another_origin_is_refused(
+def test_next_page_on_another_host_is_followed_on_our_own_base_url(
     sim: ZuoraSimulator, client: ZuoraClient, elsewhere: str
 ) -> None:
+    """Only the page parameters of a foreign ``next_page`` are used: the listing completes,
+    every request went to the simulator (a request elsewhere would fail: nothing listens on
+    those hosts from here, and the simulator counts every page)."""
     sim.set_faults(TENANT, Faults(next_page_base=elsewhere.format(port=sim.port)))
-    with pytest.raises(ZuoraInvalidResponseError, match="refusing to send the token there"):
-        client.list_workflows(page_length=2)
-    assert sim.stats(TENANT)["list"] == 1
+    assert [wf.id for wf in client.list_workflows(page_length=2)] == sim.workflow_ids(TENANT)
+    assert sim.stats(TENANT)["list"] == 3
+
+
+def test_short_pages_with_a_next_page_are_followed(sim: ZuoraSimulator, client: ZuoraClient) -> None:
+    for _ in range(115):
+        sim.add_workflow(TENANT)  # 120 workflows
+    sim.set_faults(TENANT, Faults(short_page_length=49, next_page_base="https://rest.zuora.com"))
+    assert [wf.id for wf in client.list_workflows()] == sim.workflow_ids(TENANT)
+    assert sim.stats(TENANT)["list"] == 3  # 49 + 49 + 22
+
+
+def test_items_without_an_id_are_reported_and_skipped_when_asked(
+    sim: ZuoraSimulator, client: ZuoraClient
+) -> None:
+    broken = int(sim.workflow_ids(TENANT)[1])
+    sim.set_faults(TENANT, Faults(missing_field_listing_ids=frozenset({broken})))
+    with pytest.raises(ZuoraInvalidResponseError, match="'id' is missing"):
+        client.list_workflows()
+    reasons: list[str] = []
+    listed = [wf.id for wf in client.iter_workflows(on_invalid=reasons.append)]
+    assert listed == [i for i in sim.workflow_ids(TENANT) if i != str(broken)]
+    assert len(reasons) == 1
+    assert "'id' is missing" in reasons[0]
 
 
 def test_tasks_listing_paginates_and_filters(sim: ZuoraSimulator, client: ZuoraClient) -> None:
@@ -129,12 +159,22 @@ def _next(base: str, page: int) -> dict[str, Any]:
     return {"next_page": f"{base}/workflows?page={page}&page_length=2"}
 
 
-def test_a_short_page_ends_the_listing_even_with_a_next_page(scripted: Start) -> None:
-    server, client = scripted(
-        listing(lambda page, base: {"data": _items(page, 1), "pagination": _next(base, page + 1)})
-    )
-    assert [wf.id for wf in client.list_workflows(page_length=2)] == ["100"]
-    assert len(server.seen) == 2  # token, one page
+def test_a_short_page_with_a_next_page_does_not_end_the_listing(scripted: Start) -> None:
+    pages = {1: _items(1, 1), 2: _items(2, 2), 3: _items(3, 1)}
+
+    def page(number: int, base: str) -> dict[str, Any]:
+        more = {"next_page": f"https://rest.zuora.com/workflows?page={number + 1}&page_length=2"}
+        return {"data": pages[number], "pagination": more if number < 3 else {"next_page": None}}
+
+    server, client = scripted(listing(page))
+    assert [wf.id for wf in client.list_workflows(page_length=2)] == ["100", "200", "201", "300"]
+    assert [s.query.get("page") for s in server.seen[1:]] == [["1"], ["2"], ["3"]]
+
+
+def test_empty_pages_that_keep_linking_are_refused(scripted: Start) -> None:
+    _, client = scripted(listing(lambda page, base: {"data": [], "pagination": _next(base, page + 1)}))
+    with pytest.raises(ZuoraInvalidResponseError, match="empty pages in a row"):
+        client.list_workflows(page_length=2)
 
 
 def test_a_server_repeating_a_next_page_url_is_refused(scripted: Start) -> None:
@@ -157,7 +197,8 @@ def test_relative_next_page_and_shifted_items_are_handled(scripted: Start) -> No
 
     def page(number: int, base: str) -> dict[str, Any]:
         data = [{"id": i} for i in pages[number]]
-        return {"data": data, "pagination": {"next_page": f"/workflows?page={number + 1}&page_length=2"}}
+        more = f"/workflows?page={number + 1}&page_length=2" if number < 3 else None
+        return {"data": data, "pagination": {"next_page": more}}
 
     _, client = scripted(listing(page))
     assert [wf.id for wf in client.list_workflows(page_length=2)] == ["1", "2", "3", "4"]

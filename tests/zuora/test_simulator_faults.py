@@ -186,6 +186,62 @@ def test_trailing_empty_page_and_foreign_next_page(acme: tuple[ZuoraSimulator, S
     assert after["pagination"]["next_page"] is None
 
 
+def test_short_page_length_serves_short_pages_that_link_on(acme: tuple[ZuoraSimulator, SimApi]) -> None:
+    sim, api = acme
+    sim.set_faults("acme", Faults(short_page_length=5))
+    first = api.get("/workflows", params={"page_length": 50}).json()
+    assert [str(w["id"]) for w in first["data"]] == sim.workflow_ids("acme")[:5]
+    assert first["pagination"]["next_page"].endswith("/workflows?page=2&page_length=50")
+    last = api.get("/workflows", params={"page": 3, "page_length": 50}).json()
+    assert [str(w["id"]) for w in last["data"]] == sim.workflow_ids("acme")[10:]
+    assert last["pagination"]["next_page"] is None
+
+
+def test_delete_during_listing_deletes_after_page_one(acme: tuple[ZuoraSimulator, SimApi]) -> None:
+    sim, api = acme
+    ids = sim.workflow_ids("acme")
+    sim.set_faults("acme", Faults(delete_during_listing_ids={int(ids[0])}))
+    first = api.get("/workflows", params={"page_length": 6}).json()
+    assert str(first["data"][0]["id"]) == ids[0]  # listed, then deleted
+    second = api.get("/workflows", params={"page": 2, "page_length": 6}).json()
+    assert [str(w["id"]) for w in second["data"]] == ids[7:]  # shifted: ids[6] is never listed
+    assert api.get(f"/workflows/{ids[0]}").status_code == 404
+
+
+@pytest.mark.parametrize("field", ["id", "name", "updatedAt", "active_version"])
+def test_missing_field_listing_ids(acme: tuple[ZuoraSimulator, SimApi], field: str) -> None:
+    sim, api = acme
+    target = int(sim.workflow_ids("acme")[3])
+    sim.set_faults("acme", Faults(missing_field_listing_ids={target}, missing_listing_field=field))
+    items = api.get("/workflows").json()["data"]
+    assert field not in items[3]
+    assert all(field in item for i, item in enumerate(items) if i != 3)
+
+
+def test_forbidden_exports(acme: tuple[ZuoraSimulator, SimApi]) -> None:
+    sim, api = acme
+    ids = sim.workflow_ids("acme")
+    sim.set_faults("acme", Faults(forbidden_export_ids={int(ids[1])}))
+    assert api.get(f"/workflows/{ids[0]}/export").status_code == 200
+    assert api.get(f"/workflows/{ids[1]}/export").status_code == 403
+    sim.set_faults("acme", Faults(forbidden_exports=True))
+    denied = api.get(f"/workflows/{ids[0]}/export")
+    assert denied.status_code == 403
+    assert "permission" in denied.json()["errors"][0]["title"]
+    assert api.get("/workflows").status_code == 200
+
+
+def test_edited_in_place_changes_the_export_only(acme: tuple[ZuoraSimulator, SimApi]) -> None:
+    sim, api = acme
+    target = sim.workflow_ids("acme")[2]
+    before = (api.get(f"/workflows/{target}").json(), api.get(f"/workflows/{target}/export").json())
+    sim.set_faults("acme", Faults(edited_in_place_ids={int(target)}))
+    after = (api.get(f"/workflows/{target}").json(), api.get(f"/workflows/{target}/export").json())
+    assert after[0] == before[0]  # same updatedAt, same active version
+    assert after[1]["workflow"] == before[1]["workflow"]
+    assert after[1]["tasks"][0]["name"] == before[1]["tasks"][0]["name"] + " (edited in place)"
+
+
 def test_rate_limit_per_minute() -> None:
     with running(workflows=1, rate_limit_per_minute=3) as (_sim, api):
         statuses = [api.get("/workflows") for _ in range(4)]
@@ -258,6 +314,9 @@ def test_latency_is_settable_at_run_time(acme: tuple[ZuoraSimulator, SimApi]) ->
         {"missing_export_field": "name"},
         {"next_page_base": "ftp://x"},
         {"malformed_export_ids": ["abc"]},
+        {"short_page_length": 0},
+        {"missing_listing_field": "tasks"},
+        {"edited_in_place_ids": ["x"]},
     ],
 )
 def test_faults_reject_bad_values(bad: dict[str, object]) -> None:
@@ -272,9 +331,16 @@ def test_faults_text_form_and_json_round_trip() -> None:
         .with_setting("malformed_export_ids", "12, 14")
         .with_setting("empty_listing", "yes")
         .with_setting("list_page_error", "3")
+        .with_setting("short_page_length", "49")
+        .with_setting("forbidden_exports", "on")
     )
     assert faults == Faults(
-        error_rate=0.25, malformed_export_ids={12, 14}, empty_listing=True, list_page_error=3
+        error_rate=0.25,
+        malformed_export_ids={12, 14},
+        empty_listing=True,
+        list_page_error=3,
+        short_page_length=49,
+        forbidden_exports=True,
     )
     assert Faults.from_json(faults.to_json()) == faults
     with pytest.raises(ValueError, match="unknown fault kind"):

@@ -33,12 +33,12 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 
@@ -69,6 +69,8 @@ MAX_TASK_PAGE_LENGTH = 100
 """Zuora's documented maximum for ``GET /workflows/tasks``."""
 MAX_PAGES = 10_000
 """More pages than this (500,000 workflows) means the server loops; stop rather than spin."""
+MAX_EMPTY_PAGES = 3
+"""Empty pages in a row, each linking to a next one, after which the server is taken to loop."""
 DEFAULT_TOKEN_TTL = 3599.0
 """Zuora's documented token lifetime, assumed when a token response omits ``expires_in``."""
 
@@ -239,16 +241,27 @@ class ZuoraClient:
         """
         self._tokens.refresh()
 
-    def iter_workflows(self, page_length: int | None = None) -> Iterator[WorkflowDefinition]:
+    def iter_workflows(
+        self, page_length: int | None = None, *, on_invalid: Callable[[str], None] | None = None
+    ) -> Iterator[WorkflowDefinition]:
         """Every workflow definition, page by page, lazily; each id at most once.
 
-        A list item without an id raises :class:`ZuoraInvalidResponseError` for the whole
-        listing: skipping it would make a sync believe the workflow was deleted.
+        A list item that cannot be parsed (no id, not an object) raises
+        :class:`ZuoraInvalidResponseError` -- unless ``on_invalid`` is given: then it is
+        called with the reason and the item skipped, so one bad item does not fail a whole
+        sync. (A caller that skips items must not take "not listed" for "deleted": the sync
+        confirms each deletion with ``GET /workflows/{id}``.)
         """
         size = _check_page_length(self.page_length if page_length is None else page_length)
         seen: set[str] = set()
         for index, item in enumerate(self._paginate("/workflows", {}, size, "workflow list")):
-            definition = WorkflowDefinition.from_json(item, f"workflow list item #{index}")
+            try:
+                definition = WorkflowDefinition.from_json(item, f"workflow list item #{index}")
+            except ZuoraInvalidResponseError as exc:
+                if on_invalid is None:
+                    raise
+                on_invalid(str(exc))
+                continue
             if definition.id not in seen:  # a workflow created mid-listing shifts the pages
                 seen.add(definition.id)
                 yield definition
@@ -329,15 +342,23 @@ class ZuoraClient:
     def _paginate(self, path: str, filters: Mapping[str, str], page_length: int, what: str) -> Iterator[Any]:
         """Raw items of a ``{"data": [...], "pagination": {"next_page": ...}}`` listing.
 
-        Stops on a missing/null/empty ``next_page``, an empty page or a short page. Follows
-        ``next_page`` only on our own scheme, host, port and path (the token must not go
-        elsewhere); refuses a server that sends the same page or URL twice.
+        Follows ``next_page`` until Zuora sends none (missing, null or empty) -- a page
+        shorter than ``page_length`` does not end the listing: Zuora may send short pages,
+        and stopping early made a sync believe the rest of the catalog was deleted.
+
+        Zuora's ``next_page`` is an absolute URL on its own public host (``rest.zuora.com``
+        even for a tenant reached through another data centre's host or a proxy), so only its
+        query -- the page parameters -- is taken, and carried onto this client's own base URL:
+        the token never travels to a host the customer did not configure, and a listing never
+        fails because Zuora named another one. Guarded against servers that loop: the same
+        query twice, the same items twice, more than :data:`MAX_PAGES` pages, or
+        :data:`MAX_EMPTY_PAGES` empty pages in a row.
         """
-        first_url = self._url(path)
-        url: str = first_url
-        params: dict[str, str | int] | None = {**filters, "page": 1, "page_length": page_length}
-        visited: set[str] = set()
+        url = self._url(path)
+        params: dict[str, str | int] = {**filters, "page": 1, "page_length": page_length}
+        visited: set[tuple[tuple[str, str], ...]] = {_query_key(params)}
         previous: list[Any] | None = None
+        empty_in_a_row = 0
         for number in itertools.count(1):
             if number > MAX_PAGES:
                 raise ZuoraInvalidResponseError(
@@ -351,33 +372,36 @@ class ZuoraClient:
                 raise ZuoraInvalidResponseError(
                     f"{what} page {number}: same items as the page before; the server loops"
                 )
+            empty_in_a_row = 0 if data else empty_in_a_row + 1
+            if empty_in_a_row > MAX_EMPTY_PAGES:
+                raise ZuoraInvalidResponseError(
+                    f"{what}: {empty_in_a_row} empty pages in a row that each link to another; "
+                    "the server seems to loop"
+                )
             yield from data
             pagination = body.get("pagination")
             next_page = pagination.get("next_page") if isinstance(pagination, Mapping) else None
-            if len(data) < page_length or not isinstance(next_page, str) or not next_page.strip():
+            if not isinstance(next_page, str) or not next_page.strip():
                 return
-            url, params, previous = self._same_origin(first_url, next_page.strip(), what), None, data
-            if url in visited:
+            params, previous = self._next_params(next_page.strip(), what), data
+            key = _query_key(params)
+            if key in visited:
                 raise ZuoraInvalidResponseError(
-                    f"{what}: next_page {url} was already visited; the server loops"
+                    f"{what}: next_page {urlencode(key)} was already visited; the server loops"
                 )
-            visited.add(url)
+            visited.add(key)
 
-    def _same_origin(self, first_url: str, next_page: str, what: str) -> str:
-        target = urljoin(first_url, next_page)
-        ours, theirs = urlsplit(first_url), urlsplit(target)
-        same = (ours.scheme, ours.hostname, ours.port, ours.path) == (
-            theirs.scheme,
-            theirs.hostname,
-            theirs.port,
-            theirs.path.rstrip("/"),
-        )
-        if not same:
-            raise ZuoraInvalidResponseError(
-                f"{what}: next_page points to {theirs.scheme}://{theirs.netloc}{theirs.path}, not to "
-                f"{ours.scheme}://{ours.netloc}{ours.path}; refusing to send the token there"
-            )
-        return target
+    def _next_params(self, next_page: str, what: str) -> dict[str, str | int]:
+        """The query of ``next_page``, to send to our own base URL (see :meth:`_paginate`)."""
+        parts = urlsplit(next_page)
+        ours = urlsplit(self.credentials.base_url)
+        if parts.hostname and (parts.scheme, parts.hostname, parts.port) != (
+            ours.scheme,
+            ours.hostname,
+            ours.port,
+        ):
+            logger.debug("Zuora %s: next_page names %s; following it on %s", what, parts.netloc, ours.netloc)
+        return dict(parse_qsl(parts.query, keep_blank_values=True))
 
     def _get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
         """GET with a bearer token; a 401 refreshes the token and replays the call once."""
@@ -545,6 +569,11 @@ def _error_class(status_code: int) -> type[ZuoraError]:
     if 400 <= status_code < 500:
         return ZuoraRequestError
     return ZuoraInvalidResponseError  # 1xx/3xx: we never follow redirects
+
+
+def _query_key(params: Mapping[str, str | int]) -> tuple[tuple[str, str], ...]:
+    """A page's query parameters in a comparable form (to recognise a page asked twice)."""
+    return tuple(sorted((key, str(value)) for key, value in params.items()))
 
 
 def _check_page_length(page_length: int, maximum: int = MAX_WORKFLOW_PAGE_LENGTH) -> int:

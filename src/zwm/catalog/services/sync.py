@@ -12,8 +12,10 @@
    export is kept as a :class:`WorkflowVersion` when the content changed.
 6. Tasks gone from an export are deleted (in step 5).
 7. Workflows gone from Zuora are deleted -- **only** after a listing that completed without
-   error and with no fatal export error, and never on an empty listing when the catalog is
-   not empty (unless ``full``): the original deleted whole catalogs on an empty first page.
+   error and with no fatal export error, **and** once Zuora confirms each is gone
+   (``GET /workflows/{id}`` answers 404); never when more than ``ZWM_SYNC_MAX_DELETE_PERCENT``
+   of the catalog would go (unless ``full``): the original deleted whole catalogs on an
+   empty first page, and a listing that stopped early deleted everything after it.
 
 Errors, by what the caller should do:
 
@@ -127,6 +129,10 @@ class _Stored:
     has_export: bool
 
 
+class _StillThere(Exception):
+    """``GET /workflows/{id}`` found a workflow the listing did not show."""
+
+
 def _needs_export(stored: _Stored | None, definition: WorkflowDefinition, full: bool) -> bool:
     if stored is None or full or not stored.has_export or definition.updated_at is None:
         return True
@@ -212,7 +218,7 @@ class CustomerSync:
 
     def _listing(self) -> Iterator[WorkflowDefinition]:
         """The listing, each definition once (pages can shift while we read them)."""
-        for definition in self.client.iter_workflows():
+        for definition in self.client.iter_workflows(on_invalid=self._skip_item):
             if definition.id in self.seen:
                 continue
             self.seen.add(definition.id)
@@ -406,20 +412,61 @@ class CustomerSync:
             )
 
     def _delete_missing(self) -> None:
+        """Delete what Zuora confirms is gone -- never on the listing's word alone.
+
+        A workflow missing from a complete listing is only a *candidate*: pages shift when a
+        workflow is deleted between two page requests, a server may send short pages, an
+        item may be unreadable. Each candidate is asked for (``GET /workflows/{id}``) and
+        deleted only when Zuora answers 404. And when the candidates are more than
+        ``ZWM_SYNC_MAX_DELETE_PERCENT`` of the catalog, nothing is deleted without ``full``:
+        a listing that lost most of a catalog is more likely wrong than true.
+        """
         if not self.listing_complete:
             return
-        gone = [stored.pk for zuora_id, stored in self.stored.items() if zuora_id not in self.seen]
-        if not gone:
+        candidates = [zuora_id for zuora_id in self.stored if zuora_id not in self.seen]
+        if not candidates:
             return
-        if not self.seen and not self.full:
+        limit = get_config().sync_max_delete_percent
+        share = 100 * len(candidates) / len(self.stored)
+        if share > limit and not self.full:
             self._add_warning(
-                f"Zuora listed no workflows; the {len(gone)} stored were kept. If the tenant really has "
-                "none left, run a full sync (--full) to remove them."
+                f"Zuora's listing lacks {len(candidates)} of the {len(self.stored)} stored workflows "
+                f"({share:.0f} %, more than the {limit:g} % allowed by ZWM_SYNC_MAX_DELETE_PERCENT); "
+                "nothing was deleted. If they really are gone from Zuora, run a full sync (--full)."
             )
             return
-        for start in range(0, len(gone), _CHUNK):
-            Workflow.objects.filter(pk__in=gone[start : start + _CHUNK]).delete()
-        self.run.deleted = len(gone)
+        gone = self._confirm_gone(candidates)
+        pks = [self.stored[zuora_id].pk for zuora_id in gone]
+        for start in range(0, len(pks), _CHUNK):
+            Workflow.objects.filter(pk__in=pks[start : start + _CHUNK]).delete()
+        self.run.deleted = len(pks)
+
+    def _confirm_gone(self, candidates: list[str]) -> list[str]:
+        """The candidates Zuora answers 404 for; the others are kept with a warning."""
+
+        def ask(zuora_id: str) -> BaseException | None:
+            try:
+                self.client.get_workflow(zuora_id)
+            except ZuoraNotFoundError:
+                return None
+            except ZuoraError as exc:
+                return exc
+            return _StillThere()
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="zwm-confirm") as pool:
+            answers = list(pool.map(ask, candidates))
+        gone = []
+        for zuora_id, answer in zip(candidates, answers, strict=True):
+            if answer is None:
+                gone.append(zuora_id)
+                continue
+            name = self.stored[zuora_id].values["name"]
+            label = f"workflow {zuora_id}" + (f" ({name})" if name else "")
+            if isinstance(answer, _StillThere):
+                self._add_warning(f"{label} was missing from Zuora's listing but Zuora still has it; kept")
+            else:
+                self._add_warning(f"{label} was missing from Zuora's listing; kept, as {answer}")
+        return gone
 
     # -- reporting ------------------------------------------------------------------------
 
@@ -432,6 +479,13 @@ class CustomerSync:
             text = f"{label} skipped, its export is invalid: {exc}; the last good data is kept"
         else:
             text = f"{label} skipped: {exc}; the last good data is kept"
+        log.warning("sync of customer %s: %s", self.customer.pk, text)
+        self._add_warning(text)
+
+    def _skip_item(self, reason: str) -> None:
+        """A listing item that cannot be read: skipped, named in a warning; the sync goes on."""
+        self.run.failed += 1
+        text = f"skipped an unreadable item of Zuora's listing: {reason}"
         log.warning("sync of customer %s: %s", self.customer.pk, text)
         self._add_warning(text)
 

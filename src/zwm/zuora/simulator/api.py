@@ -18,7 +18,14 @@ from urllib.parse import urlencode
 
 from zwm.zuora.simulator.catalog import Workflow, definition_json, export_json, version_json
 from zwm.zuora.simulator.faults import Faults
-from zwm.zuora.simulator.responses import Response, invalid, json_response, not_found, unknown_workflow
+from zwm.zuora.simulator.responses import (
+    Response,
+    forbidden,
+    invalid,
+    json_response,
+    not_found,
+    unknown_workflow,
+)
 from zwm.zuora.simulator.tenant import TenantState
 
 LIST_MAX, LIST_DEFAULT = 50, 20
@@ -127,16 +134,27 @@ def list_workflows(tenant: TenantState, req: ApiRequest) -> Response:
     faults = tenant.faults
     if faults.list_page_error == page:
         return json_response(500, {"errors": ["Internal Server Error"]})
+    served = min(length, faults.short_page_length or length)
     with tenant.lock:
         keep = _filter(req)
         matching = [] if faults.empty_listing else tenant.catalog.workflows()
         if keep is not None:
             matching = [wf for wf in matching if keep(wf)]
-        start = (page - 1) * length
-        chunk = [definition_json(wf, listing=True) for wf in matching[start : start + length]]
-    data = [_drop_field(tenant, item, _REQUIRED_DEFINITION_FIELDS) for item in chunk]
-    more = start + length < len(matching) or (faults.trailing_empty_page and len(chunk) == length)
+        start = (page - 1) * served
+        chunk = [definition_json(wf, listing=True) for wf in matching[start : start + served]]
+        if page == 1:
+            for workflow_id in faults.delete_during_listing_ids:
+                tenant.catalog.delete(workflow_id)
+    data = [_listing_faults(tenant, item) for item in chunk]
+    more = start + served < len(matching) or (faults.trailing_empty_page and len(chunk) == length)
     return json_response(200, {"data": data, "pagination": _pagination(req, faults, page, length, more)})
+
+
+def _listing_faults(tenant: TenantState, item: dict[str, Any]) -> dict[str, Any]:
+    faults = tenant.faults
+    if item["id"] in faults.missing_field_listing_ids:
+        return {k: v for k, v in item.items() if k != faults.missing_listing_field}
+    return _drop_field(tenant, item, _REQUIRED_DEFINITION_FIELDS)
 
 
 def _workflow(tenant: TenantState, req: ApiRequest) -> Workflow | Response:
@@ -189,6 +207,11 @@ def export_workflow(tenant: TenantState, req: ApiRequest) -> Response:
 
 def _export_faults(tenant: TenantState, workflow_id: int, envelope: dict[str, Any]) -> Response:
     faults = tenant.faults
+    if faults.forbidden_exports or workflow_id in faults.forbidden_export_ids:
+        return forbidden()
+    if workflow_id in faults.edited_in_place_ids and envelope["tasks"]:
+        first = {**envelope["tasks"][0], "name": f"{envelope['tasks'][0]['name']} (edited in place)"}
+        envelope = {**envelope, "tasks": [first, *envelope["tasks"][1:]]}
     if workflow_id in faults.malformed_export_ids:
         body = json.dumps(envelope).encode()
         return Response(200, body[: len(body) // 2])

@@ -14,6 +14,7 @@ from typing import Any
 
 LAST_PAGE_STYLES = ("absent", "null", "empty")
 EXPORT_FIELDS = ("tasks", "linkages", "workflow", "workflow.id")
+LISTING_FIELDS = ("id", "name", "updatedAt", "active_version")
 
 _RATES = (
     "error_rate",
@@ -23,8 +24,16 @@ _RATES = (
     "malformed_rate",
     "missing_fields_rate",
 )
-_FLAGS = ("empty_listing", "trailing_empty_page")
-_ID_SETS = ("malformed_export_ids", "missing_field_export_ids", "vanish_during_export_ids")
+_FLAGS = ("empty_listing", "trailing_empty_page", "forbidden_exports")
+_ID_SETS = (
+    "malformed_export_ids",
+    "missing_field_export_ids",
+    "vanish_during_export_ids",
+    "delete_during_listing_ids",
+    "missing_field_listing_ids",
+    "forbidden_export_ids",
+    "edited_in_place_ids",
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,12 @@ class Faults:
     ``last_page_style`` is how the last listing page says "no more": ``next_page`` absent,
     ``null`` or ``""`` (Zuora does not document which); ``trailing_empty_page`` makes a full
     last page link to one more, empty page. ``next_page_base`` replaces the scheme
-    and host of every ``next_page`` URL, to check that a client never follows it elsewhere.
+    and host of every ``next_page`` URL, as Zuora does (its ``next_page`` names its public
+    host, e.g. ``https://rest.zuora.com``, whatever host was asked). ``short_page_length``
+    serves at most that many items per page whatever ``page_length`` asked, still linking to
+    the next page. ``delete_during_listing_ids`` are really deleted right after page 1 is
+    served, so the later pages shift. ``edited_in_place_ids`` export with a changed task
+    while neither ``updatedAt`` nor the active version moves.
     """
 
     error_rate: float = 0.0
@@ -57,6 +71,13 @@ class Faults:
     last_page_style: str = "null"
     trailing_empty_page: bool = False
     next_page_base: str | None = None
+    short_page_length: int | None = None
+    delete_during_listing_ids: frozenset[int] = field(default_factory=frozenset)
+    missing_field_listing_ids: frozenset[int] = field(default_factory=frozenset)
+    missing_listing_field: str = "id"
+    forbidden_exports: bool = False
+    forbidden_export_ids: frozenset[int] = field(default_factory=frozenset)
+    edited_in_place_ids: frozenset[int] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         for name in _RATES:
@@ -75,6 +96,10 @@ class Faults:
             raise ValueError(f"last_page_style must be one of {', '.join(LAST_PAGE_STYLES)}")
         if self.missing_export_field not in EXPORT_FIELDS:
             raise ValueError(f"missing_export_field must be one of {', '.join(EXPORT_FIELDS)}")
+        if self.missing_listing_field not in LISTING_FIELDS:
+            raise ValueError(f"missing_listing_field must be one of {', '.join(LISTING_FIELDS)}")
+        if self.short_page_length is not None and self.short_page_length < 1:
+            raise ValueError(f"short_page_length must be >= 1, got {self.short_page_length}")
         base = self.next_page_base
         if base is not None and not base.startswith(("http://", "https://")):
             raise ValueError(f"next_page_base must be an http(s) URL, got {base!r}")
@@ -117,7 +142,7 @@ def _parse(name: str, text: str) -> Any:
             return float(text)
         if name == "retry_after":
             return int(text)
-        if name == "list_page_error":
+        if name in {"list_page_error", "short_page_length"}:
             return None if text.lower() in {"", "none", "off"} else int(text)
         if name in _ID_SETS:
             return frozenset(int(part) for part in text.split(",") if part.strip())
@@ -151,5 +176,12 @@ FAULT_KINDS: dict[str, str] = {
     "last_page_style": f"next_page on the last page: {', '.join(LAST_PAGE_STYLES)} (default null)",
     "trailing_empty_page": "true/false: a full last page still links to a next page with data: []",
     "next_page_base": "scheme://host put in next_page URLs instead of the simulator's own",
+    "short_page_length": "at most this many items per listing page, still with a next_page (none to clear)",
+    "delete_during_listing_ids": "comma-separated workflow ids deleted right after listing page 1 is served",
+    "missing_field_listing_ids": "comma-separated workflow ids listed without missing_listing_field",
+    "missing_listing_field": f"what those items lack: {', '.join(LISTING_FIELDS)} (default id)",
+    "forbidden_exports": "true/false: every export answers 403 (the OAuth user lacks the permission)",
+    "forbidden_export_ids": "comma-separated workflow ids whose export answers 403",
+    "edited_in_place_ids": "comma-separated workflow ids whose export changes, updatedAt and version do not",
 }
 """Every fault switch with the format of its value; the CLI help is built from this table."""

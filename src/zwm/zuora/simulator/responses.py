@@ -53,6 +53,11 @@ def invalid(status: int, title: str) -> Response:
     return json_response(status, {"errors": [{"status": 400, "code": "invalid", "title": title}]})
 
 
+def forbidden(title: str = "You do not have permission to perform this operation.") -> Response:
+    """Shape B with 403, as for a user without the Workflow permission (the body is undocumented)."""
+    return json_response(403, {"errors": [{"status": 403, "code": "forbidden", "title": title}]})
+
+
 def unauthorized(message: str = "Authentication error") -> Response:
     return json_response(401, {"message": message}, {"WWW-Authenticate": WWW_AUTHENTICATE})
 
