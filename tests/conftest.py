@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -65,3 +66,21 @@ def redis_url() -> str:
     """URL of a real Redis for tests (database 15 by default); skips or fails when it is down."""
     require_server("Redis", REDIS_URL, 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change settings read through ``zwm.config`` for the rest of the test: ``configure(NAME=value)``."""
+    from zwm.catalog import crypto
+    from zwm.config import get_config
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_config.cache_clear()
+        crypto.reset_keys()
+
+    yield apply
+    monkeypatch.undo()
+    get_config.cache_clear()
+    crypto.reset_keys()

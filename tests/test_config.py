@@ -41,7 +41,21 @@ def test_secret_key_never_in_repr(tmp_path: Path) -> None:
         ("ZWM_ZUORA_CONCURRENCY", "0", "ZWM_ZUORA_CONCURRENCY must be at least 1"),
         ("ZWM_ZUORA_CONCURRENCY", "2.5", "ZWM_ZUORA_CONCURRENCY must be a whole number"),
         ("ZWM_ZUORA_PAGE_LENGTH", "51", "at most 50"),
-        ("ZWM_SYNC_SCHEDULE", "every hour", "ZWM_SYNC_SCHEDULE must be a cron expression"),
+        ("ZWM_SYNC_SCHEDULE", "every fortnight", "ZWM_SYNC_SCHEDULE must be a cron expression"),
+        ("ZWM_SYNC_SCHEDULE", "every 7 minutes", "does not divide the hour evenly"),
+        ("ZWM_SYNC_SCHEDULE", "every 5 hours", "does not divide the day evenly"),
+        ("ZWM_SYNC_SCHEDULE", "every 0 minutes", "does not divide the hour evenly"),
+        ("ZWM_ALERT_SLACK_WEBHOOK", "ftp://hooks.example/x", "must be an http:// or https:// URL"),
+        ("ZWM_ALERT_DISCORD_WEBHOOK", "discord.com/api/webhooks/1/t", "must be an http:// or https:// URL"),
+        ("ZWM_ALERT_WEBHOOK_URL", "javascript:alert(1)", "must be an http:// or https:// URL"),
+        ("ZWM_SMTP_URL", "http://mail.example", "ZWM_SMTP_URL must look like"),
+        ("ZWM_SMTP_URL", "smtp://mail.example:port", "ZWM_SMTP_URL has an invalid port"),
+        ("ZWM_ALERT_EMAIL_TO", "ops-team", "ZWM_ALERT_EMAIL_TO must list email addresses"),
+        ("ZWM_ALERT_WINDOW_SECONDS", "0", "ZWM_ALERT_WINDOW_SECONDS must be at least 1"),
+        ("ZWM_METRICS_TOKEN", "short", "ZWM_METRICS_TOKEN must be at least 16"),
+        ("ZWM_LOG_FORMAT", "xml", "ZWM_LOG_FORMAT must be one of"),
+        ("ZWM_HEALTH_WORKER_STALE_SECONDS", "soon", "must be a number"),
+        ("ZWM_RETAIN_FAILED_HOURS", "0", "ZWM_RETAIN_FAILED_HOURS must be at least 1"),
         ("ZWM_QUEUE_PREFIX", "a:b", "ZWM_QUEUE_PREFIX"),
         ("ZWM_SYNC_MAX_DELETE_PERCENT", "101", "ZWM_SYNC_MAX_DELETE_PERCENT must be at most 100"),
         ("ZWM_SYNC_MAX_DELETE_PERCENT", "nan", "ZWM_SYNC_MAX_DELETE_PERCENT must be a number"),
@@ -81,3 +95,38 @@ def test_each_documented_default_is_the_one_load_applies(tmp_path: Path) -> None
         if f.default is not MISSING:
             assert getattr(config, f.name) == f.default, f.name
     assert all(setting.meaning.strip() for setting in SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("wording", "cron"),
+    [
+        ("every 30 minutes", "*/30 * * * *"),
+        ("Every 15 Minutes", "*/15 * * * *"),
+        ("every minute", "* * * * *"),
+        ("every hour", "0 * * * *"),
+        ("every 2 hours", "0 */2 * * *"),
+        ("*/10 * * * *", "*/10 * * * *"),
+    ],
+)
+def test_sync_schedule_accepts_the_seeds_interval_wording(tmp_path: Path, wording: str, cron: str) -> None:
+    assert load(env(tmp_path, ZWM_SYNC_SCHEDULE=wording)).sync_schedule == cron
+
+
+def test_alert_channels_and_their_secrets(tmp_path: Path) -> None:
+    secret_hook = "https://hooks.slack.example/services/T000/B000/s3cr3t-path"
+    config = load(
+        env(
+            tmp_path,
+            ZWM_ALERT_SLACK_WEBHOOK=secret_hook,
+            ZWM_SMTP_URL="smtp://ops:mail-pa55@127.0.0.1:2525",
+            ZWM_ALERT_EMAIL_TO="a@example.com, b@example.com",
+            ZWM_METRICS_TOKEN="m" * 24,
+        )
+    )
+    assert config.alert_slack_webhook == secret_hook
+    assert config.alert_email_to == ("a@example.com", "b@example.com")
+    for secret in ("s3cr3t-path", "mail-pa55", "m" * 24):
+        assert secret not in repr(config)
+    with pytest.raises(ConfigError) as info:
+        load(env(tmp_path, ZWM_ALERT_WEBHOOK_URL="ftp://user:hunter2@example.com/hook"))
+    assert "hunter2" not in str(info.value)

@@ -12,18 +12,21 @@ directory (or the file named by ``ZWM_ENV_FILE``), which wins over the defaults 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 QUEUE_CONNECTIONS = ("database", "redis", "sync")
 FAILED_DRIVERS = ("database",)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("plain", "json")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -56,6 +59,23 @@ class Config:
     demo: bool = True
     sync_schedule: str = "0 * * * *"
     sync_max_delete_percent: float = 20.0
+    log_format: str = "plain"
+    metrics_token: str = field(default="", repr=False)
+    health_worker_stale: float = 60.0
+    alert_email_to: tuple[str, ...] = ()
+    alert_email_from: str = "zwm@localhost"
+    smtp_url: str = field(default="", repr=False)
+    alert_slack_webhook: str = field(default="", repr=False)
+    alert_discord_webhook: str = field(default="", repr=False)
+    alert_webhook_url: str = field(default="", repr=False)
+    alert_window: float = 3600.0
+    alert_backlog_age: float = 900.0
+    alert_worker_silence: float = 300.0
+    alert_sync_stale: float = 21600.0
+    retain_finished_hours: float = 168.0
+    retain_failed_hours: float = 72.0
+    retain_sync_runs_hours: float = 720.0
+    retain_schedule_runs_hours: float = 168.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,16 +153,90 @@ def _list(setting: Setting, raw: str, data_dir: Path) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+_EVERY = re.compile(r"every\s+(?:(\d+)\s+)?(minute|hour)s?", re.IGNORECASE)
+_EVERY_UNITS = {"minute": (60, "*/{n} * * * *", "* * * * *"), "hour": (24, "0 */{n} * * *", "0 * * * *")}
+
+
+def _every(setting: Setting, value: str) -> str | None:
+    """The seed's wording ("every 30 minutes", "every 2 hours", "every hour") as cron.
+
+    Only intervals that divide the hour (or the day) are accepted: cron's ``*/7`` restarts
+    at each hour, so "every 7 minutes" would silently mean something else.
+    """
+    match = _EVERY.fullmatch(value)
+    if match is None:
+        return None
+    n = int(match.group(1) or 1)
+    period, template, every_one = _EVERY_UNITS[match.group(2).lower()]
+    if n < 1 or period % n:
+        raise ConfigError(
+            f"{setting.variable}: {value!r} does not divide the {'hour' if period == 60 else 'day'} "
+            "evenly; use a cron expression instead"
+        )
+    return every_one if n == 1 else template.format(n=n)
+
+
 def _cron(setting: Setting, raw: str, data_dir: Path) -> str:
     from croniter import croniter
 
     value = raw.strip()
+    value = _every(setting, value) or value
     if value and not croniter.is_valid(value):
         raise ConfigError(
-            f"{setting.variable} must be a cron expression such as '0 * * * *' (or empty to disable), "
-            f"got {value!r}"
+            f"{setting.variable} must be a cron expression such as '0 * * * *' or an interval such as "
+            f"'every 30 minutes' (or empty to disable), got {value!r}"
         )
     return value
+
+
+def _http_url(setting: Setting, raw: str, data_dir: Path) -> str:
+    """A webhook URL: empty (channel off) or http(s) with a host. The value is never echoed:
+    webhook URLs carry their secret in the path."""
+    value = raw.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{setting.variable} must be an http:// or https:// URL (got scheme {parts.scheme!r})"
+        )
+    return value
+
+
+def _smtp_url(setting: Setting, raw: str, data_dir: Path) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            f"{setting.variable} must look like smtp://user:password@host:587 or smtps://... "
+            f"(got scheme {parts.scheme!r})"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ConfigError(f"{setting.variable} has an invalid port") from None
+    return value
+
+
+def _addresses(setting: Setting, raw: str, data_dir: Path) -> tuple[str, ...]:
+    addresses = _list(setting, raw, data_dir)
+    for address in addresses:
+        if "@" not in address:
+            raise ConfigError(f"{setting.variable} must list email addresses, got {address!r}")
+    return addresses
+
+
+def _text(setting: Setting, raw: str, data_dir: Path) -> str:
+    return raw.strip() or setting.default
+
+
+def _token(setting: Setting, raw: str, data_dir: Path) -> str:
+    token = raw.strip()
+    if token and len(token) < 16:
+        raise ConfigError(f"{setting.variable} must be at least 16 characters long (or empty to disable)")
+    return token
 
 
 def _queue_prefix(setting: Setting, raw: str, data_dir: Path) -> str:
@@ -337,7 +431,8 @@ SETTINGS: tuple[Setting, ...] = (
         "sync_schedule",
         "0 * * * *",
         'Cron expression of the automatic "sync all customers" (run by `zwm schedule:work` or '
-        "`zwm schedule:run`); empty disables it.",
+        '`zwm schedule:run`), or an interval such as "every 30 minutes" or "every 2 hours"; '
+        "empty disables it.",
         _cron,
     ),
     Setting(
@@ -348,6 +443,130 @@ SETTINGS: tuple[Setting, ...] = (
         "none and records a warning; a full sync (`--full`) may. A listing that lost most of a "
         "catalog is more likely a fault than the truth.",
         _number(minimum=0, maximum=100, integer=False),
+    ),
+    Setting(
+        "ZWM_LOG_FORMAT",
+        "log_format",
+        "plain",
+        "`plain` log lines for people, or `json`: one JSON object per line (with the job, queue, "
+        "attempt, customer and sync run in context) for log shippers.",
+        _choice(LOG_FORMATS),
+    ),
+    Setting(
+        "ZWM_METRICS_TOKEN",
+        "metrics_token",
+        "",
+        "Bearer token `GET /metrics` requires (`Authorization: Bearer ...`), at least 16 characters; "
+        "empty disables the endpoint. Keep it secret.",
+        _token,
+    ),
+    Setting(
+        "ZWM_HEALTH_WORKER_STALE_SECONDS",
+        "health_worker_stale",
+        "60",
+        "A worker whose heartbeat is older than this no longer counts as alive for `/health` "
+        "(workers beat every 5 s).",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_ALERT_EMAIL_TO",
+        "alert_email_to",
+        "",
+        "Comma-separated addresses that receive failure alerts by email (needs `ZWM_SMTP_URL`).",
+        _addresses,
+    ),
+    Setting(
+        "ZWM_ALERT_EMAIL_FROM",
+        "alert_email_from",
+        "zwm@localhost",
+        "Sender address of alert emails.",
+        _text,
+    ),
+    Setting(
+        "ZWM_SMTP_URL",
+        "smtp_url",
+        "",
+        "Mail server for alert emails: `smtp://user:password@host:587` (STARTTLS when the server "
+        "offers it) or `smtps://...` (TLS from the start).",
+        _smtp_url,
+    ),
+    Setting(
+        "ZWM_ALERT_SLACK_WEBHOOK",
+        "alert_slack_webhook",
+        "",
+        "Slack incoming-webhook URL for alerts (a secret: it is never logged).",
+        _http_url,
+    ),
+    Setting(
+        "ZWM_ALERT_DISCORD_WEBHOOK",
+        "alert_discord_webhook",
+        "",
+        "Discord webhook URL for alerts (a secret: it is never logged).",
+        _http_url,
+    ),
+    Setting(
+        "ZWM_ALERT_WEBHOOK_URL",
+        "alert_webhook_url",
+        "",
+        "Any http(s) endpoint that receives each alert as a JSON object.",
+        _http_url,
+    ),
+    Setting(
+        "ZWM_ALERT_WINDOW_SECONDS",
+        "alert_window",
+        "3600",
+        "One problem sends at most one message per this many seconds (and one when it clears).",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_ALERT_BACKLOG_AGE_SECONDS",
+        "alert_backlog_age",
+        "900",
+        "Alert when a queue's oldest waiting job has waited longer than this.",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_ALERT_WORKER_SILENCE_SECONDS",
+        "alert_worker_silence",
+        "300",
+        "Alert when no worker has sent a heartbeat for this long.",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_ALERT_SYNC_STALE_SECONDS",
+        "alert_sync_stale",
+        "21600",
+        "Alert when an active customer has not synced successfully for this long.",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_RETAIN_FINISHED_HOURS",
+        "retain_finished_hours",
+        "168",
+        "The scheduled prune deletes execution history and finished batches older than this "
+        "(the seed's 7 days).",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_RETAIN_FAILED_HOURS",
+        "retain_failed_hours",
+        "72",
+        "The scheduled prune deletes failed jobs older than this (the seed's 72 hours).",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_RETAIN_SYNC_RUNS_HOURS",
+        "retain_sync_runs_hours",
+        "720",
+        "The scheduled prune deletes sync runs older than this (each customer's latest is kept).",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_RETAIN_SCHEDULE_RUNS_HOURS",
+        "retain_schedule_runs_hours",
+        "168",
+        "The scheduled prune deletes records of fired schedule slots older than this.",
+        _number(minimum=1, integer=False),
     ),
 )
 """Every setting, in the order the reference lists them. ``ZWM_DATA_DIR`` comes first: other

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "zwm.queue",
     "zwm.catalog",
+    "zwm.ops",
 ]
 
 MIDDLEWARE = [

@@ -10,10 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from zwm.catalog import crypto
 from zwm.catalog.models import Customer
 from zwm.catalog.token_cache import shared_token_cache
-from zwm.config import get_config
 from zwm.zuora.simulator import SimTenant, ZuoraSimulator
 
 MakeCustomer = Callable[..., Customer]
@@ -32,22 +30,6 @@ def _fresh_token_memory() -> Iterator[None]:
     cache._memory.clear()
     yield
     cache._memory.clear()
-
-
-@pytest.fixture
-def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Change settings read through ``zwm.config`` for the rest of the test: ``configure(NAME=value)``."""
-
-    def apply(**env: str) -> None:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        get_config.cache_clear()
-        crypto.reset_keys()
-
-    yield apply
-    monkeypatch.undo()
-    get_config.cache_clear()
-    crypto.reset_keys()
 
 
 @pytest.fixture

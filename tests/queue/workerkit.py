@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -103,3 +103,18 @@ class Workers:
 
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture
+def workers(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
+    """Run ``zwm`` subprocesses that share this test's (committed) database."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=worker_database_url(),
+        PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        QUEUE_CONNECTION="database",
+        LOG_LEVEL="WARNING",
+    )
+    manager = Workers(env)
+    yield manager
+    manager.cleanup()

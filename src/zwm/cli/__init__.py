@@ -17,7 +17,14 @@ from zwm import __version__
 from zwm.cli.base import OperationFailed
 from zwm.config import ConfigError
 
-COMMAND_MODULES = ("zwm.cli.core", "zwm.cli.queue", "zwm.cli.schedule", "zwm.cli.zuora", "zwm.cli.catalog")
+COMMAND_MODULES = (
+    "zwm.cli.core",
+    "zwm.cli.queue",
+    "zwm.cli.schedule",
+    "zwm.cli.zuora",
+    "zwm.cli.catalog",
+    "zwm.cli.ops",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
