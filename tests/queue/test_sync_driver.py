@@ -12,8 +12,8 @@ from zwm_test_jobs import BadCredentials, BatchCallback, FailsFirst, Flaky, Mark
 from zwm.queue import diagnostics
 from zwm.queue.batches import Batch, find
 from zwm.queue.dispatch import dispatch, dispatch_now
+from zwm.queue.inprocess import run_now
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob
-from zwm.queue.worker import run_now
 
 pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
 

@@ -2,8 +2,10 @@
 
 One driver per name and per process: drivers hold connections (a LISTEN socket, a Redis
 pool) that are costly to open and must not be shared across ``fork``, so the cache is
-dropped in a forked child. Drivers of other engineers' modules are imported lazily, so
-using the database queue never imports Redis code.
+dropped in a forked child. Drivers are imported lazily, so using the database queue never
+imports Redis code. The ``sync`` connection runs jobs in the dispatching process, so it is
+provided from above by :mod:`zwm.queue.inprocess` (:func:`register_connection`), which the
+app's ``ready()`` loads: nothing here or in the drivers imports the code that runs jobs.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ def _redis() -> Driver:
     return cast(Driver, module.RedisDriver.from_config(get_config()))
 
 
-def _sync() -> Driver:
-    module = importlib.import_module("zwm.queue.drivers.sync")
-    return cast(Driver, module.SyncDriver())
+_BUILDERS: dict[str, Callable[[], Driver]] = {"database": _database, "redis": _redis}
 
 
-_BUILDERS: dict[str, Callable[[], Driver]] = {"database": _database, "redis": _redis, "sync": _sync}
-assert set(_BUILDERS) == set(QUEUE_CONNECTIONS)
+def register_connection(name: str, builder: Callable[[], Driver]) -> None:
+    """Provide connection ``name`` (one of the configured names) from a layer above this one."""
+    if name not in QUEUE_CONNECTIONS:
+        raise UnknownConnection(f"{name!r} is not a queue connection name")
+    _BUILDERS[name] = builder
+
 
 _lock = threading.Lock()
 _drivers: dict[str, Driver] = {}
@@ -48,8 +52,8 @@ _pid = os.getpid()
 
 def check_connection(name: str) -> str:
     """Return ``name`` if it is a queue connection, else raise :class:`UnknownConnection`."""
-    if name not in _BUILDERS:
-        known = ", ".join(_BUILDERS)
+    if name not in QUEUE_CONNECTIONS:
+        known = ", ".join(QUEUE_CONNECTIONS)
         raise UnknownConnection(f"unknown queue connection {name!r} (known: {known})")
     return name
 

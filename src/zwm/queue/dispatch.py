@@ -149,6 +149,6 @@ def dispatch(
 
 def dispatch_now(job: Job) -> str:
     """Run ``job`` in this process, now, with the worker's failure recording; its id."""
-    from zwm.queue.worker import run_now  # imported here: the worker imports this module
+    from zwm.queue.inprocess import run_now  # needs the models: imported once Django is set up
 
     return run_now(job)

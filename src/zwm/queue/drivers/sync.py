@@ -2,9 +2,10 @@
 
 For ``--sync`` command modes, tests and development without a worker. It is a driver so
 that ``dispatch`` and batches work unchanged, but it stores nothing: there is never
-anything waiting, reserved or to work on. Retries, failed-job recording, history and
-batch accounting are the worker's (:func:`zwm.queue.worker.run_envelope`); a job's
-failure is recorded, never raised into the code that dispatched it, as with a real queue.
+anything waiting, reserved or to work on. It runs nothing itself: it is given the function
+that does (:func:`zwm.queue.inprocess.run_envelope`, which registers this connection), so
+the drivers never import the layer that runs jobs. A job's failure is recorded, never
+raised into the code that dispatched it, as with a real queue.
 A delay is ignored (the job runs now) and so is uniqueness (nothing can run concurrently
 within one call).
 """
@@ -12,7 +13,7 @@ within one call).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from zwm.queue.drivers.base import Driver, QueueCounts, QueuedJob, Reservation
 from zwm.queue.job import Envelope
@@ -21,11 +22,13 @@ from zwm.queue.job import Envelope
 class SyncDriver(Driver):
     name = "sync"
 
-    def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
-        from zwm.queue.worker import run_envelope
+    def __init__(self, run: Callable[[Envelope, str], None]) -> None:
+        self._run = run
+        """Runs one job now, given its envelope and this connection's name."""
 
+    def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
         for envelope in envelopes:
-            run_envelope(envelope, connection=self.name)
+            self._run(envelope, self.name)
 
     def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
         return []

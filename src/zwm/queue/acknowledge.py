@@ -1,0 +1,205 @@
+"""The last step of a job's run in a worker: record the outcome and acknowledge it.
+
+Successes are bundled (``complete_many`` at most :data:`ACK_WINDOW` seconds later) and
+acknowledged in one transaction with their history rows and batch counters. A retryable
+failure is released with its backoff; a job out of tries or failing with a ``dont_retry``
+exception is completed and recorded in failed jobs, in one transaction, and its
+``failed()`` hook is queued for the executor. When the driver reports the lease lost
+(fencing), nothing is recorded as success or failure: the job belongs to another worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+from zwm.queue import batches, history
+from zwm.queue import policy as retry_policy
+from zwm.queue.drivers.base import Driver, Reservation
+from zwm.queue.executor import Result
+from zwm.queue.failed import FailureInfo, record_failure
+from zwm.queue.job import Envelope
+from zwm.queue.models import JobExecution
+
+log = logging.getLogger("zwm.queue")
+
+Status = JobExecution.Status
+
+ACK_WINDOW = 0.05
+"""Seconds a success may wait to be acknowledged together with the next ones."""
+LEASE_LOST = "lease lost before the outcome was recorded; the job was handed to another worker"
+
+Notify = Callable[[str, Envelope], None]
+"""Told of each outcome (``"Processed"``, ``"Released"``, ``"Failed"``) as it is recorded."""
+
+
+class Acknowledger:
+    """Records outcomes for one worker and acknowledges them to the driver."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        connection: str,
+        buffer: history.HistoryBuffer,
+        defaults: retry_policy.Defaults,
+        notify: Notify,
+    ) -> None:
+        self.driver = driver
+        self.connection = connection
+        self.history = buffer
+        self.defaults = defaults
+        self.notify = notify
+        self.processed = 0
+        self.failed = 0
+        self.hooks: list[dict[str, Any]] = []
+        """``failed()`` hook requests waiting for the executor's pipeline to drain."""
+        self._acks: list[tuple[Reservation, JobExecution]] = []
+        self._since = 0.0
+
+    @property
+    def pending(self) -> list[Reservation]:
+        """Successes recorded in memory, not yet acknowledged (their leases still matter)."""
+        return [reservation for reservation, _ in self._acks]
+
+    def due(self, limit: int) -> bool:
+        """Is it time to acknowledge the bundled successes?"""
+        return bool(self._acks) and (time.monotonic() - self._since >= ACK_WINDOW or len(self._acks) >= limit)
+
+    def settle(self, reservation: Reservation, row: JobExecution, result: Result, tries: int) -> None:
+        """Record how one execution ended: success (bundled), retry, or failure for good."""
+        envelope = reservation.envelope
+        if result.status == "succeeded":
+            history.finish(row, Status.SUCCEEDED, progress=result.progress)
+            self.history.changed(row)
+            if not self._acks:
+                self._since = time.monotonic()
+            self._acks.append((reservation, row))
+            self.processed += 1
+            self.notify("Processed", envelope)
+            return
+        failure = result.failure or FailureInfo("Exception", "unknown failure")
+        timed_out = result.status == "timed_out"
+        if result.dont_retry or envelope.attempts >= tries:
+            status = Status.TIMED_OUT if timed_out else Status.FAILED
+            hook = not result.hook_ran
+            self.fail(reservation, row, failure, status, run_hook=hook, progress=result.progress)
+            return
+        delay = retry_policy.retry_delay(envelope, self.defaults)
+        released = self.driver.release(reservation, delay=delay)
+        history.finish(row, Status.TIMED_OUT if timed_out else Status.RELEASED, message=failure.message)
+        if not released:
+            self.lease_lost(row)
+        else:
+            self.notify("Released", envelope)
+            log.info(
+                "%s [%s] attempt %d failed, retrying in %.3g s",
+                envelope.job,
+                envelope.id,
+                envelope.attempts,
+                delay,
+            )
+        self.history.changed(row)
+
+    def fail(
+        self,
+        reservation: Reservation,
+        row: JobExecution | None,
+        failure: FailureInfo,
+        status: str,
+        *,
+        run_hook: bool,
+        progress: int | None = None,
+    ) -> None:
+        """Failed for good: record the failure and complete the job in one transaction."""
+        envelope = reservation.envelope
+        with transaction.atomic():
+            record_failure(envelope, self.connection, failure)
+            done = self.driver.complete(reservation)
+            if done:
+                batches.record_failure(envelope)
+            else:
+                transaction.set_rollback(True)
+        if row is not None:
+            history.finish(row, status, message=failure.message, progress=progress)
+        if not done:
+            if row is not None:
+                self.lease_lost(row)
+                self.history.changed(row)
+            return
+        if row is not None:
+            self.history.changed(row)
+        self.failed += 1
+        self.release_unique(envelope)
+        log.warning("%s [%s] failed: %s", envelope.job, envelope.id, failure.message)
+        self.notify("Failed", envelope)
+        if run_hook:
+            self.hooks.append(
+                {
+                    "op": "failed",
+                    "envelope": envelope.to_dict(),
+                    "type": failure.type.rsplit(".", 1)[-1],
+                    "message": failure.message,
+                }
+            )
+
+    def skip(self, reservation: Reservation) -> None:
+        """A member of a cancelled batch: acknowledged without running."""
+        envelope = reservation.envelope
+        with transaction.atomic():
+            done = self.driver.complete(reservation)
+            if done:
+                batches.record_success(envelope, skipped=True)
+        if done:
+            self.release_unique(envelope)
+            log.info("%s [%s] skipped: its batch is cancelled", envelope.job, envelope.id)
+
+    def lease_lost(self, row: JobExecution) -> None:
+        log.warning("%s [%s]: %s", row.job_class, row.job_uuid, LEASE_LOST)
+        row.status = Status.RELEASED
+        row.exception_message = LEASE_LOST
+
+    def release_unique(self, envelope: Envelope) -> None:
+        if envelope.unique_key is not None:
+            self.driver.release_unique(envelope.unique_key, envelope.id)
+
+    def flush(self) -> set[str]:
+        """Acknowledge the bundled successes, in one transaction with their history rows;
+        the ids acknowledged or found lost (no longer in hand either way).
+
+        With the database driver the acknowledgement, the history rows and the batch
+        counters commit together: a worker killed at any point leaves either a job still
+        reserved (it runs again) or a job done *and* recorded -- never a success without
+        its history row, which is what "exactly one success recorded" rests on. On an
+        error the successes stay bundled, to be acknowledged again: an acknowledgement
+        whose reply was lost may have removed the job already, and only a retry of it
+        (which the driver treats as "in doubt") records that success.
+        """
+        if not self._acks:
+            return set()
+        acks, self._acks = self._acks, []
+        flushed: list[history.Flushed] = []
+        try:
+            with transaction.atomic():
+                flushed.append(self.history.flush())
+                done = self.driver.complete_many([r for r, _ in acks])
+                for (reservation, row), ok in zip(acks, done, strict=True):
+                    if not ok:
+                        self.lease_lost(row)
+                        history.amend(row)  # written as succeeded by the flush above
+                    elif reservation.envelope.batch_id is not None:
+                        batches.record_success(reservation.envelope)
+        except BaseException:
+            self._acks = acks + self._acks
+            for batch in reversed(flushed):
+                self.history.restore(batch)
+            raise
+        for (reservation, _), ok in zip(acks, done, strict=True):
+            if ok:
+                self.release_unique(reservation.envelope)
+            else:
+                self.processed -= 1
+        return {reservation.envelope.id for reservation, _ in acks}
