@@ -2,8 +2,10 @@
 
 Customers are editable through a form that takes a *new* secret in a password field and
 never renders the stored one (not even encrypted): the same rules as the CLI, through the
-same service function. Workflows, tasks, versions and sync runs are written by the sync;
-the admin shows them read-only so an edit cannot race a running sync.
+same service functions -- Zuora must accept new or changed credentials before they are
+saved (the form shows Zuora's reason otherwise), and a new customer's first sync is queued.
+Workflows, tasks, versions and sync runs are written by the sync; the admin shows them
+read-only so an edit cannot race a running sync.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from zwm.catalog import models
-from zwm.catalog.services.customers import CustomerError, CustomerInput, apply_input
+from zwm.catalog.services.customers import CustomerError, CustomerInput, prepare_customer, queue_first_sync
 from zwm.zuora import ENVIRONMENTS
 
 
@@ -44,7 +46,7 @@ class CustomerForm(forms.ModelForm):  # type: ignore[type-arg]
             self.add_error("new_client_secret", "A new customer needs a client secret.")
             return data
         try:
-            apply_input(
+            prepare_customer(
                 self.instance,
                 CustomerInput(
                     name=data.get("name", ""),
@@ -87,6 +89,11 @@ class CustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         *readonly_fields,
     )
     actions = ("queue_sync",)
+
+    def save_model(self, request: HttpRequest, obj: models.Customer, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change and queue_first_sync(obj) is not None:
+            self.message_user(request, f"The first sync of {obj.name} is queued.", messages.SUCCESS)
 
     @admin.action(description="Sync selected customers now")
     def queue_sync(self, request: HttpRequest, queryset: QuerySet[models.Customer]) -> None:

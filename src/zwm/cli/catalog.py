@@ -105,15 +105,14 @@ def _zuora_failed(action: str, exc: Exception) -> NoReturn:
 def _save_customer(
     save: Callable[[CustomerInput, bool], Customer], data: CustomerInput, validate: bool
 ) -> Customer:
-    from zwm.catalog.services import CustomerError
-    from zwm.zuora import ZuoraError
+    from zwm.catalog.services import CredentialsRejected, CustomerError
 
     try:
         return save(data, validate)
+    except CredentialsRejected as exc:  # Zuora said no: exit 1, with Zuora's reason
+        raise OperationFailed(f"{exc} (use --skip-validation to save anyway)") from None
     except CustomerError as exc:
         raise click.UsageError(str(exc)) from None
-    except ZuoraError as exc:
-        _zuora_failed("Zuora did not accept the credentials (use --skip-validation to save anyway)", exc)
 
 
 # -- syncs ------------------------------------------------------------------------------------
@@ -269,10 +268,9 @@ def customer_create(
         raise click.UsageError("give exactly one of --environment or --base-url")
     secret = _read_secret(client_secret_stdin)
     setup_django()
-    from zwm.catalog.jobs import dispatch_sync
     from zwm.catalog.models import SyncRun
     from zwm.catalog.presenters import customer_view
-    from zwm.catalog.services import CustomerInput, create_customer
+    from zwm.catalog.services import CustomerInput, create_customer, queue_first_sync
 
     data = CustomerInput(
         name=name,
@@ -284,7 +282,7 @@ def customer_create(
         active=not inactive,
     )
     customer = _save_customer(lambda d, v: create_customer(d, validate=v), data, not skip_validation)
-    job_id = None if no_sync else dispatch_sync(customer, trigger=SyncRun.Trigger.CLI)
+    job_id = None if no_sync else queue_first_sync(customer, trigger=SyncRun.Trigger.CLI)
     if as_json:
         echo_json({**customer_view(customer), "sync_job_id": job_id})
         return

@@ -1,10 +1,21 @@
 """Customers: validated creation and update, credentials, and a Zuora client per customer.
 
-Every entry point (CLI, admin, web) goes through :func:`create_customer` and
-:func:`update_customer`, so the rules -- unique non-empty name, a known environment *or* a
-safe base URL (https; plain http only to loopback), non-empty client id and secret, a UUID
-entity id -- are checked in one place, and a customer that would fail every sync cannot be
-saved.
+Every entry point (CLI, admin, web) goes through the functions here, so the rules are
+checked in one place and a customer that would fail every sync cannot be saved:
+
+* unique non-empty name, a known environment *or* a safe base URL (https; plain http only
+  to loopback), non-empty client id and secret, a UUID entity id;
+* Zuora must accept the credentials before they are saved (as the original application
+  did), whenever they are new or changed -- :class:`CredentialsRejected` carries Zuora's
+  reason;
+* a changed environment or base URL needs the client secret again: the stored secret
+  must never be sent to a host it was not entered for.
+
+For a form (web or admin): :func:`prepare_customer` checks and applies the input to an
+unsaved instance (raising :class:`CustomerError`, whose message is for the user), then
+:func:`save_customer` stores it and :func:`queue_first_sync` queues a new customer's first
+sync. :func:`create_customer_and_queue_sync` and :func:`update_customer` do all of that in
+one call.
 """
 
 from __future__ import annotations
@@ -15,14 +26,30 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from zwm.catalog import crypto
-from zwm.catalog.models import Customer
+from zwm.catalog.models import Customer, SyncRun
 from zwm.catalog.token_cache import shared_token_cache
 from zwm.config import get_config
-from zwm.zuora import Credentials, ZuoraClient, resolve_base_url
+from zwm.zuora import Credentials, ZuoraClient, ZuoraError, resolve_base_url
 
 
 class CustomerError(ValueError):
     """A customer's data is invalid (bad name, environment, URL, credentials format...)."""
+
+
+class CredentialsRejected(CustomerError):
+    """Zuora did not accept the credentials when asked for a token, or could not be asked.
+
+    A :class:`CustomerError`, so a form shows it like any other input error; ``error`` is
+    the client's :class:`ZuoraError` (``error.retryable`` says whether trying again may help).
+    """
+
+    def __init__(self, error: ZuoraError) -> None:
+        self.error = error
+        if error.retryable:
+            text = f"Zuora could not be reached to check the credentials: {error}"
+        else:
+            text = f"Zuora did not accept the credentials: {error}"
+        super().__init__(text)
 
 
 class CustomerNotFound(LookupError):
@@ -85,6 +112,14 @@ def check_credentials(credentials: Credentials, **client_options: Any) -> None:
         client.validate_credentials()
 
 
+def confirm_with_zuora(credentials: Credentials) -> None:
+    """:func:`check_credentials`, with a refusal as :class:`CredentialsRejected` (Zuora's reason)."""
+    try:
+        check_credentials(credentials)
+    except ZuoraError as exc:
+        raise CredentialsRejected(exc) from None
+
+
 @dataclass(frozen=True)
 class CustomerInput:
     """What a user may set on a customer. ``None`` means "leave as is" (for updates)."""
@@ -125,7 +160,46 @@ def apply_input(customer: Customer, data: CustomerInput) -> Credentials:
         raise CustomerError(str(exc).split(": ", 1)[-1]) from None
 
 
-def _save(customer: Customer) -> Customer:
+def _settings(customer: Customer) -> tuple[str, str, str, str]:
+    return (customer.environment, customer.base_url, customer.client_id, customer.entity_id)
+
+
+def prepare_customer(customer: Customer, data: CustomerInput, *, validate: bool = True) -> Credentials:
+    """Check ``data`` and set it on ``customer`` (saved or new; nothing is written).
+
+    With ``validate``, Zuora is asked for a token when the customer is new or its
+    credentials change. Raises :class:`CustomerError` (bad input, a changed host without the
+    secret) or :class:`CredentialsRejected` (Zuora refused); both messages are for the user.
+    Returns the resulting credentials.
+    """
+    new = customer.pk is None
+    if new and (not data.name or data.client_id is None or data.client_secret is None):
+        raise CustomerError("a customer needs a name, a client id and a client secret")
+    if new and data.environment is None and data.base_url is None:
+        raise CustomerError("give exactly one of an environment or a base URL")
+    before = None if new else _settings(customer)
+    old_url = None if new else _stored_base_url(customer)
+    credentials = apply_input(customer, data)
+    if old_url is not None and credentials.base_url != old_url and not data.client_secret:
+        raise CustomerError(
+            f"moving {customer.name!r} from {old_url} to {credentials.base_url} needs the client secret "
+            "again: the stored one is never sent to a host it was not entered for"
+        )
+    changed = new or before != _settings(customer) or data.client_secret is not None
+    if validate and changed:
+        confirm_with_zuora(credentials)
+    return credentials
+
+
+def _stored_base_url(customer: Customer) -> str | None:
+    try:
+        return base_url_for(customer.environment, customer.base_url)
+    except CustomerError:
+        return None
+
+
+def save_customer(customer: Customer) -> Customer:
+    """Store a customer prepared by :func:`prepare_customer`; CustomerError on a duplicate name."""
     if Customer.objects.filter(name=customer.name).exclude(pk=customer.pk).exists():
         raise CustomerError(f"a customer named {customer.name!r} already exists")
     try:
@@ -136,32 +210,48 @@ def _save(customer: Customer) -> Customer:
     return customer
 
 
+def queue_first_sync(customer: Customer, *, trigger: str = SyncRun.Trigger.UI) -> str | None:
+    """Queue a new customer's first sync (as the original did); the job id, None if one is queued."""
+    from zwm.catalog.jobs import dispatch_sync  # imported here: the jobs module imports this one
+
+    return dispatch_sync(customer, trigger=trigger)
+
+
 def create_customer(data: CustomerInput, *, validate: bool = True) -> Customer:
-    """Create a customer; with ``validate``, Zuora must accept the credentials first."""
-    if not data.name or data.client_id is None or data.client_secret is None:
-        raise CustomerError("a customer needs a name, a client id and a client secret")
-    if data.environment is None and data.base_url is None:
-        raise CustomerError("give exactly one of an environment or a base URL")
+    """Create a customer without queueing a sync; with ``validate``, Zuora must accept the
+    credentials first (:class:`CredentialsRejected` otherwise)."""
     customer = Customer(active=True if data.active is None else data.active)
-    credentials = apply_input(customer, data)
-    if validate:
-        check_credentials(credentials)
-    return _save(customer)
+    prepare_customer(customer, data, validate=validate)
+    return save_customer(customer)
+
+
+@dataclass(frozen=True)
+class CreatedCustomer:
+    """A customer just created, and the job id of its first sync (None if none was queued)."""
+
+    customer: Customer
+    sync_job_id: str | None
+
+
+def create_customer_and_queue_sync(
+    data: CustomerInput, *, validate: bool = True, trigger: str = SyncRun.Trigger.UI
+) -> CreatedCustomer:
+    """What "add a customer" does everywhere: check with Zuora, save, queue the first sync."""
+    customer = create_customer(data, validate=validate)
+    return CreatedCustomer(customer, queue_first_sync(customer, trigger=trigger))
 
 
 def update_customer(customer: Customer, data: CustomerInput, *, validate: bool = True) -> Customer:
-    """Update a customer; credentials are re-checked with Zuora when any of them changed."""
-    before = (customer.environment, customer.base_url, customer.client_id, customer.entity_id)
+    """Update a customer; credentials are re-checked with Zuora when any of them changed, and a
+    new environment or base URL needs the secret again (see :func:`prepare_customer`)."""
+    before = _settings(customer)
     try:
         old_key: str | None = credentials_for(customer).cache_key
     except InvalidCustomerConfiguration:
         old_key = None
-    credentials = apply_input(customer, data)
-    after = (customer.environment, customer.base_url, customer.client_id, customer.entity_id)
-    changed = before != after or data.client_secret is not None
-    if validate and changed:
-        check_credentials(credentials)
-    _save(customer)
+    prepare_customer(customer, data, validate=validate)
+    save_customer(customer)
+    changed = before != _settings(customer) or data.client_secret is not None
     if changed and old_key is not None:  # a token of the old credentials must not outlive them
         shared_token_cache().delete(old_key)
     return customer
