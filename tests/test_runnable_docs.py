@@ -1,7 +1,9 @@
 """Every shell block marked runnable in the documentation runs, so the docs cannot rot.
 
-A block opened with ```` ```sh runnable ```` is executed; any other block is only text. The
-blocks of one document run in order in one shell, as a reader would type them, in an empty
+A block opened with ```` ```sh runnable ```` is executed, and a block whose opening line names
+a file (```` ```python file=report_jobs.py ````) is written to that file at that point; any
+other block is only text. The blocks of one document run in order in one shell, as a reader
+would type them and save the files, in an empty
 directory with a fresh SQLite database (``ZWM_DATA_DIR``), the ``zwm`` of this virtualenv
 on ``PATH``, ``set -euo pipefail`` (any failing command fails the test) and a real Zuora
 simulator whose address and credentials are in ``ZUORA_BASE_URL``, ``ZUORA_CLIENT_ID`` and
@@ -24,6 +26,7 @@ from zwm.zuora.simulator import ZuoraSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "sh runnable"
+_FILE = re.compile(r"(?:^|\s)file=(?P<name>[\w.-]+)(?:\s|$)")
 _FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _SCRUBBED = ("DATABASE_URL", "QUEUE_CONNECTION", "REDIS_URL", "SECRET_KEY", "DEBUG", "LOG_LEVEL")
 
@@ -32,27 +35,40 @@ _SCRUBBED = ("DATABASE_URL", "QUEUE_CONNECTION", "REDIS_URL", "SECRET_KEY", "DEB
 class Block:
     line: int
     body: str
+    file: str | None = None
+    """Where the block's text is saved; None for a shell block to run."""
 
 
 def runnable_blocks(text: str) -> list[Block]:
-    """The ```` ```sh runnable ```` blocks of a Markdown text, with the line each starts on."""
-    return [
-        Block(text.count("\n", 0, match.start()) + 1, match["body"])
-        for match in _FENCE.finditer(text)
-        if match["info"].strip() == MARKER
-    ]
+    """The runnable and file blocks of a Markdown text, in order, with the line each starts on."""
+    blocks = []
+    for match in _FENCE.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        if match["info"].strip() == MARKER:
+            blocks.append(Block(line, match["body"]))
+        elif named := _FILE.search(match["info"]):
+            blocks.append(Block(line, match["body"], named["name"]))
+    return blocks
 
 
 def documents() -> list[Path]:
     paths = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    return [path for path in paths if path.exists() and runnable_blocks(path.read_text())]
+    return [
+        path
+        for path in paths
+        if path.exists() and any(block.file is None for block in runnable_blocks(path.read_text()))
+    ]
 
 
 def script(blocks: list[Block]) -> str:
     """One shell script of the blocks, each announced on stderr so a failure names its block."""
     parts = ["set -euo pipefail"]
     for block in blocks:
-        parts += [f"echo '--- block at line {block.line}' >&2", "set -x", block.body, "set +x"]
+        parts.append(f"echo '--- block at line {block.line}' >&2")
+        if block.file is None:
+            parts += ["set -x", block.body, "set +x"]
+        else:
+            parts.append(f"cat > {block.file} <<'ZWM_DOCS_FILE_END'\n{block.body}ZWM_DOCS_FILE_END")
     return "\n".join(parts) + "\n"
 
 
@@ -63,9 +79,22 @@ def simulator() -> Iterator[ZuoraSimulator]:
         yield sim
 
 
-def test_a_runnable_block_is_found_and_others_are_not() -> None:
-    text = "intro\n```sh runnable\nzwm migrate\n```\n\n```sh\nzwm up\n```\n```sh runnable \necho b\n```\n"
-    assert runnable_blocks(text) == [Block(2, "zwm migrate\n"), Block(9, "echo b\n")]
+def test_runnable_and_file_blocks_are_found_and_others_are_not() -> None:
+    text = (
+        "intro\n```sh runnable\nzwm migrate\n```\n\n```sh\nzwm up\n```\n"
+        "```python file=jobs.py\nX = 1\n```\n```sh runnable \necho b\n```\n"
+    )
+    assert runnable_blocks(text) == [
+        Block(2, "zwm migrate\n"),
+        Block(9, "X = 1\n", "jobs.py"),
+        Block(12, "echo b\n"),
+    ]
+
+
+def test_a_file_block_is_saved_before_the_next_command_runs(tmp_path: Path) -> None:
+    blocks = [Block(1, "print('it ran')\n", "job.py"), Block(5, "python3 job.py\n")]
+    result = subprocess.run(["bash", "-c", script(blocks)], capture_output=True, text=True, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "it ran\n")
 
 
 def test_a_failing_command_fails_the_script(tmp_path: Path) -> None:
