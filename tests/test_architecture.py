@@ -11,11 +11,12 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "zwm"
 
 # package -> module prefixes it must never import
 FORBIDDEN = {
-    "zuora": ("django", "zwm.catalog", "zwm.queue", "zwm.ops", "zwm.cli", "zwm.settings"),
+    "zuora": ("django", "zwm.catalog", "zwm.queue", "zwm.ops", "zwm.web", "zwm.cli", "zwm.settings"),
     "zuora/simulator": ("zwm.zuora.client", "zwm.zuora.auth", "zwm.zuora._retry", "zwm.catalog", "zwm.queue"),
-    "queue": ("zwm.zuora", "zwm.catalog", "zwm.ops", "zwm.cli"),
-    "catalog": ("zwm.ops", "zwm.cli"),
+    "queue": ("zwm.zuora", "zwm.catalog", "zwm.ops", "zwm.web", "zwm.cli"),
+    "catalog": ("zwm.ops", "zwm.web", "zwm.cli"),
     "ops": ("zwm.web", "zwm.cli"),
+    "web": ("zwm.ops", "zwm.cli"),
 }
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,20 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_up_serves_and_syncs_the_demo_tenants_then_stops_on_sigterm(env: dict[str, str]) -> None:
-    port = free_port()
+    port, web_port = free_port(), free_port()
     up = subprocess.Popen(
-        [sys.executable, "-m", "zwm", "up", "--simulator-port", str(port), "--processes", "1"],
+        [
+            sys.executable,
+            "-m",
+            "zwm",
+            "up",
+            "--simulator-port",
+            str(port),
+            "--processes",
+            "1",
+            "--bind",
+            f"127.0.0.1:{web_port}",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -58,11 +70,15 @@ def test_up_serves_and_syncs_the_demo_tenants_then_stops_on_sigterm(env: dict[st
         workflows = json.loads(zwm(env, "workflow:list", "--json").stdout)
         assert len(workflows) == 25 + 60 + 8
         assert up.poll() is None  # still serving
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login/", timeout=10) as page:
+            assert "Create the first admin" in page.read().decode()  # no user yet: the setup page
     finally:
         up.send_signal(signal.SIGTERM)
         output, _ = up.communicate(timeout=60)
     assert up.returncode == 0, output
     assert "Stopping" in output
+    assert f"Web app: http://127.0.0.1:{web_port}/" in output
+    assert "zwm user:create --username admin --role admin" in output
     for secret_hint in ("client_secret", "Bearer "):
         assert secret_hint not in output
 
@@ -72,11 +88,18 @@ def test_up_refuses_a_busy_simulator_port_with_one_line(env: dict[str, str]) -> 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = zwm(env, "up", "--simulator-port", str(port))
-    assert result.returncode == 1
-    assert f"cannot start the Zuora simulator on 127.0.0.1:{port}" in result.stderr
+        result = zwm(env, "up", "--simulator-port", str(port), "--bind", f"127.0.0.1:{free_port()}")
+        assert result.returncode == 1
+        assert f"cannot start the Zuora simulator on 127.0.0.1:{port}" in result.stderr
+        web = zwm(env, "up", "--bind", f"127.0.0.1:{port}")
+    assert web.returncode == 1
+    assert f"cannot serve the web app on 127.0.0.1:{port}" in web.stderr
 
 
 def test_up_rejects_bad_options_as_usage_errors(env: dict[str, str]) -> None:
     assert zwm(env, "up", "--processes", "0").returncode == 2
     assert zwm(env, "up", "--simulator-port", "70000").returncode == 2
+    for bind in ("8000", "host:", "127.0.0.1:0", "127.0.0.1:99999", ":8000"):
+        result = zwm(env, "up", "--bind", bind)
+        assert result.returncode == 2, bind
+        assert "HOST:PORT" in result.stderr

@@ -76,6 +76,8 @@ class Config:
     retain_failed_hours: float = 72.0
     retain_sync_runs_hours: float = 720.0
     retain_schedule_runs_hours: float = 168.0
+    http_bind: str = "127.0.0.1:8000"
+    https: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -244,6 +246,19 @@ def _queue_prefix(setting: Setting, raw: str, data_dir: Path) -> str:
     if not prefix or any(c in prefix for c in "{}: "):
         raise ConfigError(f"{setting.variable} must be non-empty and contain no braces, colons or spaces")
     return prefix
+
+
+def parse_bind(value: str, name: str = "ZWM_HTTP_BIND") -> str:
+    """Check a ``HOST:PORT`` listening address (``[::1]:8000`` for IPv6); return it stripped."""
+    text = value.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{name} must be HOST:PORT with a port from 1 to 65535, got {value!r}")
+    return text
+
+
+def _bind(setting: Setting, raw: str, data_dir: Path) -> str:
+    return parse_bind(raw, setting.variable)
 
 
 def _secret_key(setting: Setting, raw: str, data_dir: Path) -> str:
@@ -567,6 +582,21 @@ SETTINGS: tuple[Setting, ...] = (
         "168",
         "The scheduled prune deletes records of fired schedule slots older than this.",
         _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_HTTP_BIND",
+        "http_bind",
+        "127.0.0.1:8000",
+        "`HOST:PORT` the web app listens on (`zwm web`, `zwm up`; `--bind` overrides it).",
+        _bind,
+    ),
+    Setting(
+        "ZWM_HTTPS",
+        "https",
+        "false",
+        "The web app is reached over HTTPS (directly, or behind a proxy that sets "
+        "`X-Forwarded-Proto`): cookies are sent over HTTPS only, HTTP is redirected, HSTS is on.",
+        _bool,
     ),
 )
 """Every setting, in the order the reference lists them. ``ZWM_DATA_DIR`` comes first: other

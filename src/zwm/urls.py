@@ -1,4 +1,9 @@
-"""URL routes. Every page sits behind a login, except ``/health`` and ``/metrics`` (``zwm.ops.urls``)."""
+"""URL routes: the web app at the root, the Django admin (admins only) at /admin/.
+
+Every page sits behind sign-in (``zwm.web.middleware``) except /login/, the first-admin
+page, and the probe paths in ``settings.ZWM_PUBLIC_PATHS``: ``/health`` and ``/metrics``
+(``zwm.ops.urls``).
+"""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -6,4 +11,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("zwm.ops.urls")),
+    path("", include("zwm.web.urls")),
 ]

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "zwm.cli.zuora",
     "zwm.cli.catalog",
     "zwm.cli.ops",
+    "zwm.cli.web",
 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import click
 
 from zwm.cli.base import OperationFailed, setup_django, stop_on_signals
+from zwm.cli.web import bind_option
 from zwm.config import get_config
 
 
@@ -90,7 +91,19 @@ def _start_demo(seed: int, port: int) -> str:
     return sim.base_url
 
 
+def _first_admin_hint(url: str) -> str:
+    from zwm.web.users import no_user_exists
+
+    if not no_user_exists():
+        return ""
+    return (
+        f"  No user yet: open {url} to create the first admin, or run\n"
+        "    zwm user:create --username admin --role admin\n"
+    )
+
+
 @click.command("up")
+@bind_option
 @click.option(
     "--demo/--no-demo", default=None, help="Serve demo tenants on the Zuora simulator. [default: ZWM_DEMO]"
 )
@@ -118,10 +131,22 @@ def _start_demo(seed: int, port: int) -> str:
     "--no-scheduler", is_flag=True, help="Do not run the scheduler (hourly sync of every customer)."
 )
 def up(
-    demo: bool | None, processes: int, queues: str, simulator_port: int, seed: int, no_scheduler: bool
+    bind: str,
+    demo: bool | None,
+    processes: int,
+    queues: str,
+    simulator_port: int,
+    seed: int,
+    no_scheduler: bool,
 ) -> None:
-    """Run the whole app on this machine until Ctrl-C: migrations, workers, scheduler,
-    and in demo mode the Zuora simulator with demo customers (synced at once)."""
+    """Run the whole app on this machine until Ctrl-C: migrations, the web app, workers,
+    scheduler, and in demo mode the Zuora simulator with demo customers (synced at once)."""
+    from zwm.web.server import check_bindable
+
+    try:
+        check_bindable(bind)
+    except OSError as exc:
+        raise OperationFailed(f"cannot serve the web app on {bind}: {exc.strerror or exc}") from None
     config = get_config()
     demo = config.demo if demo is None else demo
     setup_django()
@@ -134,14 +159,18 @@ def up(
     call_command("migrate", interactive=False, verbosity=0)
     if demo:
         _start_demo(seed, simulator_port)
-    children = [_Child("workers", ["queue:work", "--queue", queues, "--processes", str(processes)])]
+    children = [
+        _Child("web", ["web", "--bind", bind]),
+        _Child("workers", ["queue:work", "--queue", queues, "--processes", str(processes)]),
+    ]
     if not no_scheduler:
         children.append(_Child("scheduler", ["schedule:work"]))
 
     should_stop = stop_on_signals()
     for child in children:
         child.start()
-    click.echo("Running. Try `zwm workflow:list` or `zwm queue:monitor` in another shell; Ctrl-C stops.")
+    url = f"http://{bind}/"
+    click.echo(f"Running. Web app: {url}\n{_first_admin_hint(url)}Ctrl-C stops.")
     while not should_stop():
         for child in children:
             child.check()
