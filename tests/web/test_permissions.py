@@ -22,10 +22,8 @@ def web_patterns() -> Iterator[tuple[str, URLPattern]]:
     def walk(patterns: list[URLPattern | URLResolver], namespace: str) -> Iterator[tuple[str, URLPattern]]:
         for entry in patterns:
             if isinstance(entry, URLResolver):
-                if entry.namespace == "admin":
-                    continue
                 yield from walk(entry.url_patterns, entry.namespace or namespace)
-            elif entry.name:
+            elif entry.name and entry.callback.__module__.startswith("zwm.web"):
                 yield f"{namespace}:{entry.name}", entry
 
     yield from walk(get_resolver().url_patterns, "")
