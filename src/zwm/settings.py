@@ -10,6 +10,7 @@ from typing import Any
 import dj_database_url
 
 from zwm.config import get_config
+from zwm.ops.alerts.channels import configured as alert_channels
 
 _config = get_config()
 
@@ -146,19 +147,20 @@ if _config.https:
     SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes inside the network speak HTTP
 
 # Cron entries fired by `zwm schedule:work` (see zwm.queue.schedule): the seed's hourly
-# "sync all customers", on ZWM_SYNC_SCHEDULE.
-ZWM_SCHEDULE = (
-    [
+# "sync all customers", on ZWM_SYNC_SCHEDULE; and, when an alert channel is configured,
+# the check for problems to announce, every minute.
+ZWM_SCHEDULE: list[dict[str, Any]] = []
+if _config.sync_schedule:
+    ZWM_SCHEDULE.append(
         {
             "name": "sync-customer-workflows",
             "cron": _config.sync_schedule,
             "job": "zwm.catalog.jobs.SyncAllCustomers",
             "args": {"trigger": "schedule"},
         }
-    ]
-    if _config.sync_schedule
-    else []
-)
+    )
+if alert_channels(_config):
+    ZWM_SCHEDULE.append({"name": "ops-check-alerts", "cron": "* * * * *", "job": "zwm.ops.jobs.CheckAlerts"})
 
 LOGGING = {
     "version": 1,

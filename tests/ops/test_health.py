@@ -23,6 +23,7 @@ def live_worker() -> Registration:
     return registration
 
 
+@pytest.mark.backends
 @pytest.mark.django_db(transaction=True)
 def test_health_is_200_with_only_states_when_everything_is_fine(client: Client) -> None:
     live_worker()

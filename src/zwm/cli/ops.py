@@ -1,4 +1,4 @@
-"""Operators' commands: ``health`` (and, with alerts, ``alerts:test``)."""
+"""Operators' commands: ``health``, ``alerts:test``, ``alerts:check``."""
 
 from __future__ import annotations
 
@@ -27,4 +27,71 @@ def health(as_json: bool) -> None:
         raise OperationFailed("unhealthy: " + ", ".join(c.name for c in report.checks if not c.ok))
 
 
-COMMANDS = [health]
+@click.command("alerts:test")
+@click.argument("channel", type=click.Choice(["email", "slack", "discord", "webhook"]))
+def alerts_test(channel: str) -> None:
+    """Send a test message on CHANNEL now (not through a job), to check its settings."""
+    from datetime import UTC, datetime
+
+    from zwm.ops.alerts import channels
+    from zwm.ops.alerts.message import Message
+
+    message = Message(
+        key="test",
+        kind="test",
+        state="test",
+        title="alert channel test",
+        detail=f"If you can read this, zwm alerts reach you on {channel}.",
+        at=datetime.now(UTC).isoformat(),
+    )
+    try:
+        channels.send(channel, message)
+    except channels.UnknownChannel as exc:
+        raise click.UsageError(str(exc)) from None
+    except channels.DeliveryError as exc:
+        raise OperationFailed(f"test alert not delivered: {exc}") from None
+    click.echo(f"Test alert sent on {channel}.")
+
+
+@click.command("alerts:check")
+@json_option
+def alerts_check(as_json: bool) -> None:
+    """Look for problems now and deliver what is due on every channel from this process.
+
+    The schedule does this every minute through a job; this command is for a system timer
+    that should alert even when no worker runs (then no job would).
+    """
+    setup_django()
+    from zwm.ops.alerts import channels
+    from zwm.ops.jobs import check_alerts
+
+    on = channels.configured()
+    results = []
+    for message in check_alerts():
+        for channel in on:
+            try:
+                channels.send(channel, message)
+                results.append({"key": message.key, "state": message.state, "channel": channel, "sent": True})
+            except channels.DeliveryError as exc:
+                results.append(
+                    {
+                        "key": message.key,
+                        "state": message.state,
+                        "channel": channel,
+                        "sent": False,
+                        "error": str(exc),
+                    }
+                )
+    if as_json:
+        echo_json(results)
+    else:
+        for row in results:
+            outcome = "sent" if row["sent"] else f"NOT sent: {row['error']}"
+            click.echo(f"{row['state']:<9} {row['key']:<50} {row['channel']:<8} {outcome}")
+        if not results:
+            click.echo("Nothing to announce.")
+    if any(not row["sent"] for row in results):
+        raise OperationFailed("some alerts could not be delivered")
+
+
+COMMANDS = [health, alerts_test, alerts_check]

@@ -1,0 +1,25 @@
+"""Job classes the operations tests run in real workers (importable by the subprocesses)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from zwm.queue.job import Job
+
+
+@dataclass
+class FailsWhileFlagged(Job):
+    """Fails for good while the file ``flag`` exists, quoting ``secret`` as a careless
+    exception message would; succeeds once the flag is gone."""
+
+    flag: str
+    secret: str = ""
+
+    tries = 1
+
+    def handle(self) -> None:
+        if os.path.exists(self.flag):
+            raise RuntimeError(
+                f"Zuora said no: client_secret={self.secret} Authorization: Bearer {self.secret}"
+            )
