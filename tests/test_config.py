@@ -65,6 +65,9 @@ def test_secret_key_never_in_repr(tmp_path: Path) -> None:
         ("ZWM_SYNC_MAX_DELETE_PERCENT", "nan", "ZWM_SYNC_MAX_DELETE_PERCENT must be a number"),
         ("ZWM_SYNC_MAX_DELETE_PERCENT", "-1", "ZWM_SYNC_MAX_DELETE_PERCENT must be at least 0"),
         ("ZWM_SYNC_MAX_DELETE_PERCENT", "lots", "ZWM_SYNC_MAX_DELETE_PERCENT must be a number"),
+        ("ZWM_SYNC_DEADLINE", "0.5", "ZWM_SYNC_DEADLINE must be at least 1"),
+        ("ZWM_SYNC_DEADLINE", "7200", "ZWM_SYNC_DEADLINE must be at most 3600"),
+        ("ZWM_SYNC_DEADLINE", "soon", "ZWM_SYNC_DEADLINE must be a number"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_variable(

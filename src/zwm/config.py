@@ -59,6 +59,7 @@ class Config:
     demo: bool = True
     sync_schedule: str = "0 * * * *"
     sync_max_delete_percent: float = 20.0
+    sync_deadline: float = 1500.0
     log_format: str = "plain"
     metrics_token: str = field(default="", repr=False)
     health_worker_stale: float = 60.0
@@ -458,6 +459,15 @@ SETTINGS: tuple[Setting, ...] = (
         "none and records a warning; a full sync (`--full`) may. A listing that lost most of a "
         "catalog is more likely a fault than the truth.",
         _number(minimum=0, maximum=100, integer=False),
+    ),
+    Setting(
+        "ZWM_SYNC_DEADLINE",
+        "sync_deadline",
+        "1500",
+        "Seconds one sync of one customer may run, whoever started it (queue, `--sync`, batch): "
+        "past it the sync stops, keeps what it exported and fails, so no run stays running. Below "
+        "the sync job's 30-minute timeout, so the sync ends itself with its reason first.",
+        _number(minimum=1, maximum=3600, integer=False),
     ),
     Setting(
         "ZWM_LOG_FORMAT",

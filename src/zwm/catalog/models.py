@@ -206,7 +206,11 @@ class SyncRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
+        PARTIAL = "partial"
+        """Finished, but some workflows could not be exported (their warnings say why)."""
         FAILED = "failed"
+        SKIPPED = "skipped"
+        """Not run: another sync of the customer was running (``error`` names it)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sync_runs")
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
@@ -296,6 +300,24 @@ class StoredToken(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class SyncLock(models.Model):
+    """Held while a sync of the customer runs, by whichever process runs it (see
+    :mod:`zwm.catalog.services.sync_lock`): one sync per customer at a time, everywhere."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    owner = models.CharField(max_length=32)
+    expires_at = models.FloatField(
+        help_text="Epoch seconds; an expired lock (its process died) is taken over."
+    )
+
+    class Meta:
+        db_table = "catalog_sync_locks"
+
+    def __str__(self) -> str:
+        return f"sync lock of {self.customer_id} (run {self.run_id})"
 
 
 class TokenLock(models.Model):

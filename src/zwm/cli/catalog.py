@@ -139,6 +139,9 @@ def _sync_now(customers: Sequence[Customer], full: bool, as_json: bool) -> None:
         if as_json:
             results.append(run.as_dict())
             continue
+        if run.status == SyncRun.Status.SKIPPED:
+            click.echo(f"{customer.name}: {run.error}")
+            continue
         click.echo(_run_line(run, time.monotonic() - started))
         for warning in run.warnings:
             click.echo(f"  warning: {warning}")

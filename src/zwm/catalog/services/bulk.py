@@ -22,7 +22,8 @@ identifiers of our own tables are interpolated into SQL; every value is a parame
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -37,6 +38,19 @@ def _max_params() -> int:
         connection.ensure_connection()
         return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     return connection.features.max_query_params or 65_535
+
+
+@contextmanager
+def _django_errors() -> Iterator[None]:
+    """Raise the drivers' errors as Django's, as Django's own cursors do.
+
+    The statements here go to the drivers' cursors directly (see the module docstring), so
+    a duplicate key arrives as ``sqlite3.IntegrityError`` or ``psycopg.errors.UniqueViolation``
+    -- which a caller's ``except django.db.IntegrityError`` does not catch. Django's wrapper
+    maps them (and marks the connection's transaction state correctly).
+    """
+    with connection.wrap_database_errors:
+        yield
 
 
 def insert_rows(
@@ -60,12 +74,13 @@ def insert_rows(
     tail = f" RETURNING {quote(returning)}" if returning else ""
     returned: list[Any] = []
     if connection.vendor == "postgresql":
-        if returning is None and types is not None:
-            _copy_pg(table, columns, types, rows)
-            return []
-        return _insert_pg(head + row_sql + tail, rows, returning=returning is not None)
+        with _django_errors():
+            if returning is None and types is not None:
+                _copy_pg(table, columns, types, rows)
+                return []
+            return _insert_pg(head + row_sql + tail, rows, returning=returning is not None)
     per_statement = max(1, min(ROWS_PER_STATEMENT, _max_params() // len(columns)))
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _django_errors():
         # SQLite: qmark placeholders straight to the driver's cursor. Django's wrapper would
         # rewrite every ``%s`` of a statement of thousands with a regular expression first.
         execute = partial(sqlite3.Cursor.execute, cursor.cursor) if sqlite else cursor.execute

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from zwm.catalog.models import Customer, SyncRun, Workflow, WorkflowVersion
 from zwm.catalog.services.bulk import insert_models
 from zwm.catalog.services.customers import build_client, credentials_for
 from zwm.catalog.services.extract import insert_graphs, store_graph
+from zwm.catalog.services.sync_lock import SyncAlreadyRunning, sync_lock
 from zwm.config import get_config
 from zwm.zuora import (
     WorkflowDefinition,
@@ -69,7 +71,9 @@ WINDOW_PER_WORKER = 2
 """Exports submitted but not yet saved, per worker thread: bounds memory, keeps workers busy."""
 _CHUNK = 500
 STALE_RUN_AFTER = timedelta(hours=2)
-"""Longer than any sync may run (the job's timeout is 30 minutes)."""
+"""Longer than any sync may run (``ZWM_SYNC_DEADLINE`` is at most an hour)."""
+LOCK_WAIT = 5.0
+"""Seconds a sync waits for another sync of the same customer to finish before it is skipped."""
 
 # Errors that concern one workflow only: warn and skip it.
 _PER_WORKFLOW_ERRORS = (
@@ -129,6 +133,14 @@ class _Stored:
     has_export: bool
 
 
+class SyncDeadlineExceeded(Exception):
+    """The sync ran longer than ``ZWM_SYNC_DEADLINE``; retrying is fine (saved work is kept)."""
+
+
+class ExportsForbidden(ZuoraPermissionError):
+    """Zuora answered 403 to every export the sync asked for: a missing permission, not a fault."""
+
+
 class _StillThere(Exception):
     """``GET /workflows/{id}`` found a workflow the listing did not show."""
 
@@ -154,6 +166,7 @@ class CustomerSync:
         full: bool,
         workers: int,
         progress: Progress | None,
+        deadline: float | None = None,
     ) -> None:
         self.customer = customer
         self.run = run
@@ -165,7 +178,15 @@ class CustomerSync:
         self.seen: set[str] = set()
         self.touched: list[int] = []
         self.definition_updates: list[Workflow] = []
-        self.fatal: ZuoraError | None = None
+        self.fatal: Exception | None = None
+        """What stops the sync: a Zuora error no retry inside the client healed, the deadline,
+        or a bug or database error in an export worker (re-raised on the coordinating thread)."""
+        self.deadline = deadline
+        """``time.monotonic()`` value after which no new work starts (None: no deadline)."""
+        self.forbidden = 0
+        """Exports Zuora refused with 403 (the OAuth user lacks a permission)."""
+        self.partial: str | None = None
+        """Why the run is only partial (some exports worked, some were refused)."""
         self.submitted = 0
         self.done = 0
         self.listing_complete = False
@@ -183,11 +204,10 @@ class CustomerSync:
         inflight: dict[Future[WorkflowExport], WorkflowDefinition] = {}
         window = self.workers * WINDOW_PER_WORKER
         listing_error: ZuoraError | None = None
-        interrupted = False
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="zwm-export") as pool:
             try:
                 for definition in self._listing():
-                    if self.fatal is not None:
+                    if self._stopping():
                         break
                     if self._needs_export(definition):
                         future = pool.submit(self._export, definition.id)
@@ -196,14 +216,14 @@ class CustomerSync:
                         self.submitted += 1
                     self._collect(inflight, block=len(inflight) >= window)
                 else:
-                    self.listing_complete = self.fatal is None
+                    self.listing_complete = not self._stopping()
             except ZuoraError as exc:
                 listing_error = exc
-            except BaseException:
-                interrupted = True  # a bug or a database error: drop what has not started
-                raise
             finally:
-                if interrupted or listing_error is not None or self.fatal is not None:
+                # Whatever went wrong -- a Zuora error, the deadline, a bug, a database error,
+                # an interrupt -- drop what has not started and wait for what has: every
+                # future ends (cancelled or done), so this loop ends, and the run is closed.
+                if not self.listing_complete:
                     for future in inflight:
                         future.cancel()
                 while inflight:
@@ -213,8 +233,30 @@ class CustomerSync:
         error = self.fatal or listing_error
         if error is not None:
             raise error
+        self._check_permissions()
         self._delete_missing()
         self._report(100)
+
+    def _stopping(self) -> bool:
+        """True once the sync must stop starting work: a fatal error, or past the deadline."""
+        if self.fatal is None and self.deadline is not None and time.monotonic() > self.deadline:
+            self.fatal = SyncDeadlineExceeded(
+                f"the sync ran past its deadline (ZWM_SYNC_DEADLINE, {get_config().sync_deadline:g} s) "
+                "and was stopped; what it exported is kept, the rest is exported next time"
+            )
+        return self.fatal is not None
+
+    def _check_permissions(self) -> None:
+        """403 on exports: failed when no export worked, partial when some did -- never "succeeded"."""
+        if not self.forbidden:
+            return
+        reason = (
+            "the OAuth client's Zuora user lacks the permission to export workflows "
+            "(Workflow View Access per Zuora's API reference; some tenants need Workflow Manage Access)"
+        )
+        if self.run.exported == 0:
+            raise ExportsForbidden(f"Zuora refused all {self.forbidden} export(s) with HTTP 403: {reason}")
+        self.partial = f"Zuora refused {self.forbidden} export(s) with HTTP 403: {reason}"
 
     def _listing(self) -> Iterator[WorkflowDefinition]:
         """The listing, each definition once (pages can shift while we read them)."""
@@ -283,10 +325,11 @@ class CustomerSync:
             if exc is None:
                 self.ready.append((definition, future.result()))
             elif isinstance(exc, _PER_WORKFLOW_ERRORS):
+                self.forbidden += isinstance(exc, ZuoraPermissionError)
                 self._warn(definition, exc)
-            elif isinstance(exc, ZuoraError):
+            elif isinstance(exc, Exception):  # Zuora down, or a bug / database error in a worker
                 self.fatal = self.fatal or exc
-            else:
+            else:  # KeyboardInterrupt, SystemExit in a worker: stop as the main thread would
                 raise exc
         if len(self.ready) >= self.workers:
             self._write_ready()
@@ -514,21 +557,78 @@ def sync_customer(
     progress: Progress | None = None,
     client: ZuoraClient | None = None,
     workers: int | None = None,
+    wait: float = LOCK_WAIT,
 ) -> SyncRun:
     """Synchronise one customer; returns its finished :class:`SyncRun`.
 
+    One sync per customer at a time, whoever calls (:mod:`.sync_lock`): while another runs,
+    this one waits up to ``wait`` seconds, then returns a run with status ``skipped`` whose
+    ``error`` names the running one. A sync stops itself at ``ZWM_SYNC_DEADLINE``.
+
     Raises on failure *after* recording it on the run and on the customer: a refused
-    credential (``ZuoraAuthenticationError``), denied listing (``ZuoraPermissionError``),
-    bad stored settings (``InvalidCustomerConfiguration``), or a retryable ``ZuoraError``.
+    credential (``ZuoraAuthenticationError``), denied listing or exports
+    (``ZuoraPermissionError``), bad stored settings (``InvalidCustomerConfiguration``), a
+    retryable ``ZuoraError``, :class:`SyncDeadlineExceeded`, or any other exception.
     ``client`` overrides the one built from the customer's settings (benchmarks, tests);
     ``workers`` (default ``ZWM_ZUORA_CONCURRENCY``, the client's own cap) sizes the export pool.
     """
-    workers = workers or get_config().zuora_concurrency
+    config = get_config()
+    workers = workers or config.zuora_concurrency
     if not isinstance(customer, Customer):
         customer = Customer.objects.get(pk=customer)
+    _close_stale_runs(customer)
+    try:
+        with sync_lock(customer, lifetime=config.sync_deadline, wait=wait) as lock:
+            run = SyncRun.objects.create(
+                customer=customer, trigger=trigger, full=full, started_at=timezone.now()
+            )
+            lock.attach(run)
+            _run(customer, run, client, full=full, workers=workers, progress=progress)
+    except SyncAlreadyRunning as exc:
+        log.info("sync of customer %s %s", customer.pk, exc)
+        now = timezone.now()
+        return SyncRun.objects.create(
+            customer=customer,
+            trigger=trigger,
+            full=full,
+            started_at=now,
+            finished_at=now,
+            status=SyncRun.Status.SKIPPED,
+            error=str(exc),
+        )
+    return run
+
+
+def _run(
+    customer: Customer,
+    run: SyncRun,
+    client: ZuoraClient | None,
+    *,
+    full: bool,
+    workers: int,
+    progress: Progress | None,
+) -> None:
+    deadline = time.monotonic() + get_config().sync_deadline
+    options: dict[str, Any] = {"full": full, "workers": workers, "progress": progress, "deadline": deadline}
+    sync: CustomerSync | None = None
+    try:
+        if client is None:
+            with build_client(credentials_for(customer)) as owned:
+                sync = CustomerSync(customer, run, owned, **options)
+                sync.execute()
+        else:
+            sync = CustomerSync(customer, run, client, **options)
+            sync.execute()
+    except BaseException as exc:
+        _finish(customer, run, error=exc)
+        raise
+    _finish(customer, run, error=None, partial=sync.partial)
+
+
+def _close_stale_runs(customer: Customer) -> None:
+    """Close runs still "running" long after any sync could last: their process died before
+    the lock existed or before it could say so, so no run stays running forever."""
     now = timezone.now()
-    # A run still "running" long after any sync could last died with its process (a killed
-    # worker, a timeout): close it, so no run stays running forever and pruning can reach it.
     SyncRun.objects.filter(
         customer=customer, status=SyncRun.Status.RUNNING, started_at__lt=now - STALE_RUN_AFTER
     ).update(
@@ -536,25 +636,19 @@ def sync_customer(
         finished_at=now,
         error="interrupted: its process stopped before it finished",
     )
-    run = SyncRun.objects.create(customer=customer, trigger=trigger, full=full, started_at=now)
-    try:
-        if client is None:
-            with build_client(credentials_for(customer)) as owned:
-                CustomerSync(customer, run, owned, full=full, workers=workers, progress=progress).execute()
-        else:
-            CustomerSync(customer, run, client, full=full, workers=workers, progress=progress).execute()
-    except BaseException as exc:
-        _finish(customer, run, error=exc)
-        raise
-    _finish(customer, run, error=None)
-    return run
 
 
-def _finish(customer: Customer, run: SyncRun, *, error: BaseException | None) -> None:
+def _finish(
+    customer: Customer, run: SyncRun, *, error: BaseException | None, partial: str | None = None
+) -> None:
     now = timezone.now()
     run.finished_at = now
-    run.status = SyncRun.Status.FAILED if error is not None else SyncRun.Status.SUCCEEDED
-    run.error = _describe(error) if error is not None else ""
+    if error is not None:
+        run.status, run.error = SyncRun.Status.FAILED, _describe(error)
+    elif partial is not None:
+        run.status, run.error = SyncRun.Status.PARTIAL, partial
+    else:
+        run.status, run.error = SyncRun.Status.SUCCEEDED, ""
     run.save()
     customer.last_sync_status = run.status
     customer.last_sync_error = run.error or (
@@ -570,10 +664,15 @@ def _finish(customer: Customer, run: SyncRun, *, error: BaseException | None) ->
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, SyncDeadlineExceeded | ExportsForbidden):
+        return str(error)
     if isinstance(error, ZuoraAuthenticationError):
         return f"Zuora refused the credentials: {error}. Check the client id, secret and environment."
     if isinstance(error, ZuoraPermissionError):
-        return f"Zuora denied access: {error}. The OAuth user needs Workflow View (and Manage) access."
+        return (
+            f"Zuora denied access: {error}. The OAuth client's Zuora user lacks Workflow View Access, "
+            "which listing workflows needs."
+        )
     if isinstance(error, ZuoraError) and error.retryable:
         return f"Zuora is unavailable: {error}. The sync will be retried."
     return f"{type(error).__name__}: {error}" if not isinstance(error, ZuoraError) else str(error)
