@@ -63,6 +63,11 @@ def failed_job(queue: str = "default", message: str = "boom") -> FailedJob:
         (["queue:prune-finished", "--hours", "-2"], "--hours"),
         (["queue:prune-batches", "--hours", "many"], "--hours"),
         (["queue:monitor", "--max", "-1"], "--max"),
+        (["queue:pause"], "Missing argument"),
+        (["queue:pause", "q" * 101], "queue names"),
+        (["queue:resume", ""], "queue names"),
+        (["queue:pause", "mail", "--connection", "sync"], "no queues"),
+        (["queue:resume", "mail", "--connection", "nope"], "--connection"),
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(
@@ -178,3 +183,17 @@ def test_restart_and_prune_commands(capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = zwm(capsys, command, "--hours", "1")
         assert code == 0
         assert out.startswith("Deleted 0")
+
+
+def test_pause_and_resume_a_queue(capsys: pytest.CaptureFixture[str]) -> None:
+    from zwm.queue.models import PausedQueue
+
+    assert zwm(capsys, "queue:pause", "mail")[:2] == (
+        0,
+        "Queue mail paused: workers skip it until it is resumed.\n",
+    )
+    assert zwm(capsys, "queue:pause", "mail")[1] == "Queue mail was already paused.\n"
+    assert list(PausedQueue.objects.values_list("name", flat=True)) == ["mail"]
+    assert zwm(capsys, "queue:resume", "mail")[:2] == (0, "Queue mail resumed.\n")
+    assert zwm(capsys, "queue:resume", "mail")[1] == "Queue mail was not paused.\n"
+    assert not PausedQueue.objects.exists()

@@ -440,6 +440,41 @@ def clear(queue: str, connection: str | None, force: bool) -> None:
     click.echo(f"Cleared {get_driver(connection).clear(queue)} job(s) from queue {queue}.")
 
 
+def _backlog(connection: str | None) -> Any:
+    from zwm.queue.backlog import NoBacklog, backlog_for
+
+    try:
+        return backlog_for(connection)
+    except NoBacklog as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.command("queue:pause")
+@click.argument("queue")
+@_connection_option
+def pause(queue: str, connection: str | None) -> None:
+    """Pause a queue: workers skip it (jobs keep arriving) until queue:resume."""
+    _queues(queue)
+    setup_django()
+    if _backlog(connection).pause(queue):
+        click.echo(f"Queue {queue} paused: workers skip it until it is resumed.")
+    else:
+        click.echo(f"Queue {queue} was already paused.")
+
+
+@click.command("queue:resume")
+@click.argument("queue")
+@_connection_option
+def resume(queue: str, connection: str | None) -> None:
+    """Resume a paused queue."""
+    _queues(queue)
+    setup_django()
+    if _backlog(connection).resume(queue):
+        click.echo(f"Queue {queue} resumed.")
+    else:
+        click.echo(f"Queue {queue} was not paused.")
+
+
 @click.command("queue:restart")
 def restart() -> None:
     """Make every worker exit after its current job (a supervisor starts it again)."""
@@ -519,6 +554,8 @@ COMMANDS = [
     prune_batches,
     monitor,
     clear,
+    pause,
+    resume,
     restart,
     dispatch_command,
 ]

@@ -44,11 +44,13 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from zwm.config import get_config
 from zwm.queue import failed
 from zwm.queue.connections import check_connection, get_driver
+from zwm.queue.counting import CappedCount, capped_count
 from zwm.queue.job import Envelope, Job
 from zwm.queue.models import FailedJob, JobBatch
 
@@ -276,6 +278,10 @@ def find(batch_id: str) -> BatchInfo:
     row = JobBatch.objects.filter(id=batch_id).first()
     if row is None:
         raise BatchNotFound(f"no batch with id {batch_id}")
+    return _info(row)
+
+
+def _info(row: JobBatch) -> BatchInfo:
     return BatchInfo(
         id=row.id,
         name=row.name,
@@ -287,6 +293,40 @@ def find(batch_id: str) -> BatchInfo:
         cancelled_at=row.cancelled_at,
         finished_at=row.finished_at,
     )
+
+
+BATCH_STATES = ("running", "finished", "cancelled", "failed")
+
+
+def _matching(state: str | None, search: str | None) -> QuerySet[JobBatch]:
+    rows = JobBatch.objects.all()
+    if state == "running":
+        rows = rows.filter(finished_at__isnull=True, cancelled_at__isnull=True)
+    elif state == "finished":
+        rows = rows.filter(finished_at__isnull=False)
+    elif state == "cancelled":
+        rows = rows.filter(cancelled_at__isnull=False)
+    elif state == "failed":
+        rows = rows.filter(failed_jobs__gt=0)
+    elif state is not None:
+        raise ValueError(f"batch state must be one of {', '.join(BATCH_STATES)}")
+    if search:
+        rows = rows.filter(Q(id=search.strip()) | Q(name__icontains=search.strip()))
+    return rows
+
+
+def list_batches(
+    state: str | None = None, search: str | None = None, *, limit: int = 50, offset: int = 0
+) -> list[BatchInfo]:
+    """Batches newest first; ``state`` one of :data:`BATCH_STATES`, ``search`` an id or part of a name."""
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset must be non-negative")
+    rows = _matching(state, search).order_by("-created_at", "-id")[offset : offset + limit]
+    return [_info(row) for row in rows]
+
+
+def count_batches(state: str | None = None, search: str | None = None) -> CappedCount:
+    return capped_count(_matching(state, search))
 
 
 def cancel(batch_id: str) -> None:

@@ -6,11 +6,17 @@ fresh attempts and removes its row in the same transaction: when the driver is t
 database on the same database, the two are atomic (nothing lost, nothing doubled); with
 another driver the push happens before the row's deletion commits, so a crash between the
 two can at worst leave the row to be retried again, never lose the job.
+
+Bulk actions (the dashboard's "retry / delete everything matching") work in chunks of
+:data:`CHUNK` rows, one transaction each, and stop at a deadline: any number of failed
+jobs is handled in bounded time per call, and the caller reports what was done and
+whether more remains.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback as tb
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -21,8 +27,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from zwm.queue.connections import check_connection, get_driver
-from zwm.queue.job import Envelope, Job
+from zwm.queue.counting import COUNT_CAP, CappedCount, capped_count
+from zwm.queue.drivers.base import check_queue_names
+from zwm.queue.job import Envelope, Job, PayloadError
 from zwm.queue.models import FailedJob
+
+CHUNK = 1000
+"""Failed jobs retried or deleted per transaction by the bulk actions."""
 
 
 class FailedJobNotFound(LookupError):
@@ -131,28 +142,42 @@ def retry(
         missing = [i for i in wanted if i.strip() not in found]
         if missing:
             raise FailedJobNotFound(missing)
+    pks = list(rows.order_by("id").values_list("id", flat=True))
     requeued: list[str] = []
-    for pk in rows.order_by("id").values_list("id", flat=True):
-        job_uuid = _retry_one(pk)
-        if job_uuid is not None:
-            requeued.append(job_uuid)
+    for start in range(0, len(pks), CHUNK):
+        requeued += _retry_chunk(pks[start : start + CHUNK])[0]
     return requeued
 
 
-def _retry_one(pk: int) -> str | None:
+def _retry_chunk(pks: Sequence[int]) -> tuple[list[str], int]:
+    """Re-queue the failed jobs ``pks`` in one transaction: the uuids re-queued (oldest
+    first), and how many were left because their payload cannot be decoded. Rows retried or
+    forgotten meanwhile by someone else are simply not there any more."""
+    requeued: list[str] = []
+    skipped = 0
     with transaction.atomic():
-        row = FailedJob.objects.select_for_update().filter(pk=pk).first()
-        if row is None:  # retried or forgotten meanwhile by someone else
-            return None
-        envelope = Envelope.from_json(row.payload)
-        envelope = dataclasses.replace(envelope, attempts=0, queue=row.queue)
-        driver = get_driver(check_connection(row.connection))
-        if envelope.unique_key is not None:
-            # The operator asked for this run: take the lock if free, run anyway if not.
-            driver.acquire_unique(envelope.unique_key, envelope.id, Job.unique_for)
-        row.delete()
-        driver.push([envelope])
-        return envelope.id
+        rows = list(FailedJob.objects.select_for_update().filter(pk__in=pks).order_by("id"))
+        by_connection: dict[str, list[Envelope]] = {}
+        taken: list[int] = []
+        for row in rows:
+            try:
+                envelope = Envelope.from_json(row.payload)
+            except PayloadError:
+                skipped += 1
+                continue
+            envelope = dataclasses.replace(envelope, attempts=0, queue=row.queue)
+            by_connection.setdefault(check_connection(row.connection), []).append(envelope)
+            taken.append(row.pk)
+        FailedJob.objects.filter(pk__in=taken).delete()
+        for connection, envelopes in by_connection.items():
+            driver = get_driver(connection)
+            for envelope in envelopes:
+                if envelope.unique_key is not None:
+                    # The operator asked for this run: take the lock if free, run anyway if not.
+                    driver.acquire_unique(envelope.unique_key, envelope.id, Job.unique_for)
+            driver.push(envelopes)
+            requeued += [envelope.id for envelope in envelopes]
+    return requeued, skipped
 
 
 def forget(job_id: str | int) -> bool:
@@ -176,3 +201,122 @@ def flush(hours: float | None = None) -> int:
         return prune(hours)
     deleted, _ = FailedJob.objects.all().delete()
     return deleted
+
+
+# -- the dashboard's selections and bulk actions ---------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedFilter:
+    """Which failed jobs; ``None`` means any. ``search`` matches a job id exactly or a
+    substring of the exception message -- and of the payload when ``search_payload`` (only
+    for people allowed to see payloads, or the search would reveal them)."""
+
+    queue: str | None = None
+    job_class: str | None = None
+    search: str | None = None
+    since: datetime | None = None
+    search_payload: bool = False
+
+    def __post_init__(self) -> None:
+        if self.queue is not None:
+            check_queue_names([self.queue])
+        if self.job_class is not None and not 0 < len(self.job_class) <= 255:
+            raise ValueError("job class must be 1-255 characters")
+        if self.search is not None and not 0 < len(self.search) <= 200:
+            raise ValueError("search text must be 1-200 characters")
+        if self.since is not None and self.since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+
+
+def matching(where: FailedFilter) -> QuerySet[FailedJob]:
+    rows = _selected(where.queue, where.since)
+    if where.job_class is not None:
+        rows = rows.filter(job_class=where.job_class)
+    if where.search is not None:
+        text = where.search.strip()
+        found = Q(uuid=text) | Q(exception_message__icontains=text) | Q(exception_type__icontains=text)
+        if where.search_payload:
+            found |= Q(payload__icontains=text)
+        rows = rows.filter(found)
+    return rows
+
+
+def count_failed(where: FailedFilter, *, cap: int = COUNT_CAP) -> CappedCount:
+    return capped_count(matching(where), cap)
+
+
+def failed_page(where: FailedFilter, *, limit: int = 50, offset: int = 0) -> list[FailedJob]:
+    """Failed jobs matching ``where``, most recent first."""
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset must be non-negative")
+    return list(matching(where).order_by("-failed_at", "-id")[offset : offset + limit])
+
+
+@dataclasses.dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk action did."""
+
+    done: int
+    """Failed jobs retried (or deleted)."""
+    skipped: int = 0
+    """Left alone: gone meanwhile (a selection), or a payload that cannot be decoded."""
+    finished: bool = True
+    """``False``: the deadline came first and more jobs match."""
+
+
+def _chunks(rows: QuerySet[FailedJob], deadline: float) -> Iterable[list[int] | None]:
+    """Ids of ``rows`` in chunks, oldest first, by keyset; ``None`` once past ``deadline``
+    while rows remain."""
+    last = 0
+    while True:
+        pks = list(rows.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:CHUNK])
+        if not pks:
+            return
+        if time.monotonic() > deadline:
+            yield None
+            return
+        yield pks
+        last = pks[-1]
+
+
+def retry_matching(where: FailedFilter, *, seconds: float = 5.0) -> BulkOutcome:
+    """Retry every failed job matching ``where``, for at most about ``seconds``."""
+    done = skipped = 0
+    for pks in _chunks(matching(where), time.monotonic() + seconds):
+        if pks is None:
+            return BulkOutcome(done, skipped, finished=False)
+        requeued, undecodable = _retry_chunk(pks)
+        done, skipped = done + len(requeued), skipped + undecodable
+    return BulkOutcome(done, skipped)
+
+
+def forget_matching(where: FailedFilter, *, seconds: float = 5.0) -> BulkOutcome:
+    """Delete every failed job matching ``where``, for at most about ``seconds``."""
+    done = 0
+    for pks in _chunks(matching(where), time.monotonic() + seconds):
+        if pks is None:
+            return BulkOutcome(done, finished=False)
+        deleted, _ = FailedJob.objects.filter(pk__in=pks).delete()
+        done += deleted
+    return BulkOutcome(done)
+
+
+def _selection(ids: Sequence[int]) -> list[int]:
+    if len(ids) > CHUNK:
+        raise ValueError(f"select at most {CHUNK} failed jobs at once (or act on the filter)")
+    return sorted(set(ids))
+
+
+def retry_selected(ids: Sequence[int]) -> BulkOutcome:
+    """Retry the failed jobs ``ids``; those gone meanwhile count as skipped."""
+    wanted = _selection(ids)
+    requeued, _ = _retry_chunk(wanted)
+    return BulkOutcome(len(requeued), len(wanted) - len(requeued))
+
+
+def forget_selected(ids: Sequence[int]) -> BulkOutcome:
+    """Delete the failed jobs ``ids``; those gone meanwhile count as skipped."""
+    wanted = _selection(ids)
+    deleted, _ = FailedJob.objects.filter(pk__in=wanted).delete()
+    return BulkOutcome(deleted, len(wanted) - deleted)

@@ -111,6 +111,11 @@ class JobExecution(models.Model):
     progress = models.IntegerField(null=True, blank=True, help_text="0-100, reported by the job.")
     exception_message = models.TextField(blank=True, default="")
     batch_id = models.CharField(max_length=36, null=True, blank=True, db_index=True)
+    wait_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="First attempts: milliseconds from dispatch to reservation (a dispatch delay included).",
+    )
 
     class Meta:
         db_table = "job_history"
@@ -207,3 +212,20 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.scheduled_for:%Y-%m-%d %H:%M}"
+
+
+class PausedQueue(models.Model):
+    """A queue workers of the database connection skip until it is resumed (``queue:pause``).
+
+    The Redis connection keeps the same flag in Redis (a set), next to its queues, so a
+    pause always lives where the queue lives.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    paused_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "job_paused_queues"
+
+    def __str__(self) -> str:
+        return self.name

@@ -11,6 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.utils import timezone
 
@@ -18,6 +19,8 @@ from zwm.queue.models import QueueSignal
 from zwm.queue.models import Worker as WorkerRow
 
 RESTART = "restart"
+ALIVE_WITHIN = 30.0
+"""Seconds since its last heartbeat within which a worker counts as alive: several beats."""
 
 Status = WorkerRow.Status
 
@@ -71,3 +74,11 @@ def signal_restart() -> float:
 def restart_requested_since(started_at: float) -> bool:
     value = QueueSignal.objects.filter(name=RESTART).values_list("value", flat=True).first()
     return value is not None and value > started_at
+
+
+def alive(within: float = ALIVE_WITHIN) -> list[WorkerRow]:
+    """Workers that beat within ``within`` seconds and have not stopped, by name."""
+    since = timezone.now() - timedelta(seconds=within)
+    return list(
+        WorkerRow.objects.filter(last_heartbeat_at__gte=since).exclude(status=Status.STOPPED).order_by("name")
+    )

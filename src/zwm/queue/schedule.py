@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 
 from zwm.queue.dispatch import dispatch
 from zwm.queue.job import PayloadError, load_job_class
-from zwm.queue.models import ScheduledRun
+from zwm.queue.models import FailedJob, JobExecution, ScheduledRun
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,48 @@ def last_runs(entries: Sequence[ScheduleEntry]) -> dict[str, ScheduledRun]:
         if run is not None:
             latest[entry.name] = run
     return latest
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    """An entry as the dashboard's Schedule page shows it."""
+
+    entry: ScheduleEntry
+    next_at: datetime
+    last_run: ScheduledRun | None
+    last_status: str | None
+    """The last run's job: an execution status, ``failed`` for good, ``queued``, or unknown."""
+
+
+def status(entries: Sequence[ScheduleEntry], now: float | None = None) -> list[EntryStatus]:
+    now = time.time() if now is None else now
+    runs = last_runs(entries)
+    jobs = [run.job_id for run in runs.values() if run.job_id]
+    latest: dict[str, str] = {}
+    for job_uuid, outcome in (
+        JobExecution.objects.filter(job_uuid__in=jobs).order_by("id").values_list("job_uuid", "status")
+    ):
+        latest[job_uuid] = outcome
+    failed = set(FailedJob.objects.filter(uuid__in=jobs).values_list("uuid", flat=True))
+    out = []
+    for entry in entries:
+        run = runs.get(entry.name)
+        state: str | None = None
+        if run is not None and run.job_id:
+            state = "failed" if run.job_id in failed else latest.get(run.job_id, "queued")
+        out.append(EntryStatus(entry, datetime.fromtimestamp(entry.next_slot(now), UTC), run, state))
+    return out
+
+
+def run_now(entry: ScheduleEntry) -> ScheduledRun:
+    """Dispatch ``entry``'s job now, outside its cron slots, recorded as its latest run."""
+    job = load_job_class(entry.job).from_arguments(entry.args)
+    with transaction.atomic():
+        run = ScheduledRun.objects.create(name=entry.name, scheduled_for=datetime.now(UTC))
+        run.job_id = dispatch(job, queue=entry.queue, after_commit=True) or ""
+        run.save(update_fields=["job_id"])
+    log.info("schedule %s: dispatched %s on request", entry.name, entry.job)
+    return run
 
 
 def run_forever(

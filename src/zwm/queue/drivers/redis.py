@@ -216,6 +216,11 @@ class RedisDriver(Driver):
     def _u(self, key: str) -> str:
         return f"{self._tag}:u:{key}"
 
+    def key(self, name: str) -> str:
+        """The full key of ``name`` under this prefix (``payload``, ``q:<queue>``...; see the
+        module docstring), for modules that read the layout (the dashboard's backlog)."""
+        return f"{self._tag}:{name}"
+
     def keys_pattern(self) -> str:
         """A SCAN pattern matching every key of this prefix (for tests and operators)."""
         return self._tag.replace("{", "\\{").replace("}", "\\}") + ":*"
