@@ -98,12 +98,15 @@ def test_counts_are_capped(backlog: Backlog) -> None:
 def test_get_run_now_and_delete_report_what_happened(backlog: Backlog) -> None:
     later = push(backlog, "jobs", delay=600, who="x")
     got = backlog.get(later.id)
-    assert got is not None and got.state is State.DELAYED and got.envelope.args == {"who": "x"}
+    assert got is not None
+    assert got.state is State.DELAYED
+    assert got.envelope.args == {"who": "x"}
     assert got.available_at > time.time() + 500
     assert backlog.run_now(later.id) is True
     assert backlog.run_now(later.id) is False  # already waiting: nothing to do
     now = backlog.get(later.id)
-    assert now is not None and now.state is State.WAITING
+    assert now is not None
+    assert now.state is State.WAITING
     [taken] = backlog.driver.reserve(["jobs"], lease=30)
     assert taken.envelope.id == later.id
     assert backlog.delete(later.id) is False  # a worker holds it
@@ -158,4 +161,4 @@ def test_bad_filters_are_refused(bad: dict[str, str]) -> None:
 
 def test_the_sync_connection_has_no_backlog() -> None:
     with pytest.raises(NoBacklog, match="no queues"):
-        backlog_of(SyncDriver())
+        backlog_of(SyncDriver(lambda envelope, connection: None))

@@ -100,7 +100,8 @@ def test_executions_filter_page_by_keyset_and_search() -> None:
     )
     everything = executions.ExecutionFilter()
     first = executions.executions(everything, limit=4)
-    assert len(first) == 4 and first[0].id > first[-1].id
+    assert len(first) == 4
+    assert first[0].id > first[-1].id
     rest = executions.executions(everything, limit=4, before=first[-1].id)
     assert len(rest) == 3
     assert executions.count(executions.ExecutionFilter(status=Status.FAILED)).value == 1
@@ -154,7 +155,8 @@ def test_overview_counts_each_store() -> None:
     assert figures.per_minute == pytest.approx(0.2)
     [queue] = [q for q in figures.queues if q.name == "ov"]
     assert (queue.waiting, queue.failed, queue.paused) == (1, 1, False)
-    assert queue.oldest_age is not None and queue.oldest_age >= 0
+    assert queue.oldest_age is not None
+    assert queue.oldest_age >= 0
     assert [w.name for w in figures.workers] == ["h:1"]
     assert [w.name for w in registry.alive()] == ["h:1"]
 
@@ -179,12 +181,14 @@ def test_schedule_status_and_run_now() -> None:
         [{"name": "tick", "cron": "*/5 * * * *", "job": "zwm.queue.diagnostics.Noop"}]
     )
     [before] = schedule.status([entry])
-    assert before.last_run is None and before.last_status is None
+    assert before.last_run is None
+    assert before.last_status is None
     assert before.next_at > timezone.now()
     run = schedule.run_now(entry)
     assert QueuedJob.objects.filter(uuid=run.job_id).exists()
     [after] = schedule.status([entry])
-    assert after.last_run is not None and after.last_run.job_id == run.job_id
+    assert after.last_run is not None
+    assert after.last_run.job_id == run.job_id
     assert after.last_status == "queued"
     JobExecution.objects.bulk_create([execution(0, job_uuid=run.job_id)])
     assert schedule.status([entry])[0].last_status == Status.SUCCEEDED

@@ -42,7 +42,8 @@ SELECT b, rn, cnt, v FROM (
     FROM (SELECT {bucket} AS b, {column} AS v FROM job_history
           WHERE finished_at >= %s AND {column} IS NOT NULL {only}) AS x
 ) AS y
-WHERE (rn * 100 >= cnt * 50 AND rn * 100 < cnt * 50 + 100) OR (rn * 100 >= cnt * 95 AND rn * 100 < cnt * 95 + 100)
+WHERE (rn * 100 >= cnt * 50 AND rn * 100 < cnt * 50 + 100)
+   OR (rn * 100 >= cnt * 95 AND rn * 100 < cnt * 95 + 100)
 """
 _SERIES = ("succeeded", "failed", "runtime_p50", "runtime_p95", "wait_p50", "wait_p95")
 

@@ -36,6 +36,7 @@ from zwm.config import get_config
 from zwm.queue import batches, history
 from zwm.queue import policy as retry_policy
 from zwm.queue.acknowledge import Acknowledger
+from zwm.queue.backlog import backlog_of
 from zwm.queue.connections import check_connection, close_drivers, get_driver
 from zwm.queue.drivers.base import Reservation
 from zwm.queue.executor import MaxAttemptsExceeded, Result, rss_bytes
@@ -117,6 +118,9 @@ class Worker:
         self._next_extend = 0.0
         self._next_registry = 0.0
         self._next_signal = 0.0
+        self._backlog = backlog_of(self.driver)
+        self._paused: set[str] = set()
+        self._next_paused = 0.0
         self._transient = transient_errors()
 
     @property
@@ -237,8 +241,13 @@ class Worker:
             self.stop("--once: one job processed")
 
     def _queues_to_reserve(self) -> Sequence[str]:
-        """The queues to take jobs from now, in priority order."""
-        return self.options.queues
+        """The queues to take jobs from now, in priority order: paused ones are skipped
+        (``queue:pause``; the paused set is read again at most every SIGNAL_EVERY seconds)."""
+        now = time.monotonic()
+        if now >= self._next_paused:
+            self._next_paused = now + SIGNAL_EVERY
+            self._paused = self._backlog.paused()
+        return [queue for queue in self.options.queues if queue not in self._paused]
 
     def _batch_size(self) -> int:
         if self.options.once:
@@ -266,8 +275,11 @@ class Worker:
         self._waited_once = True
         self._waiting = True
         try:
-            if self.stop_reason is None:
-                self.driver.wait(self.options.queues, wait)
+            queues = self._queues_to_reserve()
+            if self.stop_reason is None and queues:
+                self.driver.wait(queues, wait)
+            elif self.stop_reason is None:  # every queue paused: nothing to wait on but time
+                time.sleep(min(wait, SIGNAL_EVERY))
         finally:
             self._waiting = False
 
