@@ -15,6 +15,7 @@ from django.db.models import Max, Q, QuerySet
 
 from zwm.queue.counting import COUNT_CAP, CappedCount, capped_count
 from zwm.queue.drivers.base import check_queue_names
+from zwm.queue.filters import check_filter_text
 from zwm.queue.models import JobExecution
 
 SEARCH_SPAN = 100_000
@@ -41,29 +42,22 @@ class ExecutionFilter:
             raise ValueError(f"status must be one of {', '.join(Status.values)}")
         if self.queue is not None:
             check_queue_names([self.queue])
-        if self.job_class is not None and not 0 < len(self.job_class) <= 255:
-            raise ValueError("job class must be 1-255 characters")
-        if self.search is not None and not 0 < len(self.search) <= 200:
-            raise ValueError("search text must be 1-200 characters")
+        check_filter_text(self.job_class, self.search)
         for moment in (self.since, self.until):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("since and until must be timezone-aware")
 
 
 def _matching(where: ExecutionFilter) -> QuerySet[JobExecution]:
-    rows = JobExecution.objects.all()
-    if where.status is not None:
-        rows = rows.filter(status=where.status)
-    if where.queue is not None:
-        rows = rows.filter(queue=where.queue)
-    if where.job_class is not None:
-        rows = rows.filter(job_class=where.job_class)
-    if where.batch_id is not None:
-        rows = rows.filter(batch_id=where.batch_id)
-    if where.since is not None:
-        rows = rows.filter(started_at__gte=where.since)
-    if where.until is not None:
-        rows = rows.filter(started_at__lt=where.until)
+    wanted = {
+        "status": where.status,
+        "queue": where.queue,
+        "job_class": where.job_class,
+        "batch_id": where.batch_id,
+        "started_at__gte": where.since,
+        "started_at__lt": where.until,
+    }
+    rows = JobExecution.objects.filter(**{name: value for name, value in wanted.items() if value is not None})
     if where.search is not None:
         text = where.search.strip()
         latest = JobExecution.objects.aggregate(top=Max("id"))["top"] or 0

@@ -29,6 +29,7 @@ from django.utils import timezone
 from zwm.queue.connections import check_connection, get_driver
 from zwm.queue.counting import COUNT_CAP, CappedCount, capped_count
 from zwm.queue.drivers.base import check_queue_names
+from zwm.queue.filters import check_filter_text
 from zwm.queue.job import Envelope, Job, PayloadError
 from zwm.queue.models import FailedJob
 
@@ -221,10 +222,7 @@ class FailedFilter:
     def __post_init__(self) -> None:
         if self.queue is not None:
             check_queue_names([self.queue])
-        if self.job_class is not None and not 0 < len(self.job_class) <= 255:
-            raise ValueError("job class must be 1-255 characters")
-        if self.search is not None and not 0 < len(self.search) <= 200:
-            raise ValueError("search text must be 1-200 characters")
+        check_filter_text(self.job_class, self.search)
         if self.since is not None and self.since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
 

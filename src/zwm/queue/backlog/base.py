@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 from zwm.queue.counting import COUNT_CAP, CappedCount
 from zwm.queue.drivers.base import Driver, check_queue_names
+from zwm.queue.filters import check_filter_text
 from zwm.queue.job import Envelope
-
-MAX_SEARCH = 200
-"""Longest search text: a search is a substring scan, not a query language."""
 
 
 class NoBacklog(ValueError):
@@ -44,10 +42,7 @@ class BacklogFilter:
     def __post_init__(self) -> None:
         if self.queue is not None:
             check_queue_names([self.queue])
-        if self.job_class is not None and not 0 < len(self.job_class) <= 255:
-            raise ValueError("job class must be 1-255 characters")
-        if self.search is not None and not 0 < len(self.search) <= MAX_SEARCH:
-            raise ValueError(f"search text must be 1-{MAX_SEARCH} characters")
+        check_filter_text(self.job_class, self.search)
 
     @property
     def narrowed(self) -> bool:

@@ -227,13 +227,16 @@ class RedisBacklog(Backlog):
                     return CappedCount(min(total, cap), capped=True)
         return CappedCount(cap, capped=True) if total > cap else CappedCount(total)
 
+    def _queue_of(self, job_id: str) -> str | None:
+        queue = self.client.hget(self.driver.key("queue"), job_id)
+        return None if queue is None else _text(queue)
+
     def get(self, job_id: str) -> PendingJob | None:
         key = self.driver.key
         with translated(self.driver.location):
-            queue_raw = self.client.hget(key("queue"), job_id)
-            if queue_raw is None:
+            queue = self._queue_of(job_id)
+            if queue is None:
                 return None
-            queue = _text(queue_raw)
             pipe = self.client.pipeline(transaction=True)
             pipe.time()
             for name in ("payload", "attempts", "since", "lease"):
@@ -258,10 +261,9 @@ class RedisBacklog(Backlog):
     def run_now(self, job_id: str) -> bool:
         key = self.driver.key
         with translated(self.driver.location):
-            queue_raw = self.client.hget(key("queue"), job_id)
-            if queue_raw is None:
+            queue = self._queue_of(job_id)
+            if queue is None:
                 return False
-            queue = _text(queue_raw)
             keys = [key("since"), key(f"q:{queue}"), key(f"d:{queue}"), key(f"n:{queue}")]
             return bool(self._scripts["run_now"](keys=keys, args=[job_id, NOTIFY_CAP]))
 
