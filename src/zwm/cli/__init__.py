@@ -49,6 +49,25 @@ def _register() -> None:
 _register()
 
 
+def _unavailable(exc: Exception) -> str | None:
+    """One line for a database or queue server that cannot serve the command, else None.
+
+    The classes are looked up in ``sys.modules`` rather than imported: a command that never
+    loaded Django or the Redis driver cannot have raised their errors, and importing them
+    here would slow down every command, ``--help`` included. Connection failures and a
+    missing schema are the operator's to fix, so they get the reason, not a traceback.
+    """
+    db = sys.modules.get("django.db")
+    if db is not None and isinstance(exc, db.OperationalError | db.ProgrammingError):
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        return f"database: {reason} (is the server up, and the schema migrated with `zwm migrate`?)"
+    safety = sys.modules.get("zwm.queue.redis_safety")
+    if safety is not None and isinstance(exc, safety.QueueConnectionError):
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``zwm`` console script."""
     try:
@@ -64,5 +83,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except OperationFailed as exc:
         click.echo(f"zwm: error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        reason = _unavailable(exc)
+        if reason is None:
+            raise
+        click.echo(f"zwm: error: {reason}", err=True)
         sys.exit(1)
     sys.exit(0)

@@ -79,10 +79,13 @@ def _command_section(name: str, command: click.Command, parent: click.Context) -
     usage = " ".join(["zwm", name, *command.collect_usage_pieces(ctx)])
     lines = [f"## `zwm {name}`", "", _help_markdown(command.help or ""), "", "```text", usage, "```"]
     help_option = command.get_help_option(ctx)
+    # Arguments have no help text in click: the usage line names them, the help explains them.
     records = [
         record
         for param in command.get_params(ctx)
-        if param is not help_option and (record := param.get_help_record(ctx)) is not None
+        if isinstance(param, click.Option)
+        and param is not help_option
+        and (record := param.get_help_record(ctx)) is not None
     ]
     if records:
         lines += ["", "| Option | Meaning |", "|---|---|"]
