@@ -77,6 +77,7 @@ class Config:
     retain_failed_hours: float = 72.0
     retain_sync_runs_hours: float = 720.0
     retain_schedule_runs_hours: float = 168.0
+    retain_workflow_versions_hours: float = 8760.0
     http_bind: str = "127.0.0.1:8000"
     https: bool = False
 
@@ -591,6 +592,14 @@ SETTINGS: tuple[Setting, ...] = (
         "retain_schedule_runs_hours",
         "168",
         "The scheduled prune deletes records of fired schedule slots older than this.",
+        _number(minimum=1, integer=False),
+    ),
+    Setting(
+        "ZWM_RETAIN_WORKFLOW_VERSIONS_HOURS",
+        "retain_workflow_versions_hours",
+        "8760",
+        "The scheduled prune deletes replaced workflow versions older than this (a year; each "
+        "workflow's most recent previous version is kept).",
         _number(minimum=1, integer=False),
     ),
     Setting(

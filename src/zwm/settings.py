@@ -147,9 +147,11 @@ if _config.https:
     SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes inside the network speak HTTP
 
 # Cron entries fired by `zwm schedule:work` (see zwm.queue.schedule): the seed's hourly
-# "sync all customers", on ZWM_SYNC_SCHEDULE; and, when an alert channel is configured,
-# the check for problems to announce, every minute.
-ZWM_SCHEDULE: list[dict[str, Any]] = []
+# "sync all customers", on ZWM_SYNC_SCHEDULE; the nightly prune (ZWM_RETAIN_*); and, when
+# an alert channel is configured, the check for problems to announce, every minute.
+ZWM_SCHEDULE: list[dict[str, Any]] = [
+    {"name": "ops-prune-history", "cron": "30 3 * * *", "job": "zwm.ops.jobs.PruneHistory"},
+]
 if _config.sync_schedule:
     ZWM_SCHEDULE.append(
         {

@@ -1,4 +1,4 @@
-"""Operators' commands: ``health``, ``alerts:test``, ``alerts:check``."""
+"""Operators' commands: ``health``, ``alerts:test``, ``alerts:check``, ``retention:run``."""
 
 from __future__ import annotations
 
@@ -94,4 +94,20 @@ def alerts_check(as_json: bool) -> None:
         raise OperationFailed("some alerts could not be delivered")
 
 
-COMMANDS = [health, alerts_test, alerts_check]
+@click.command("retention:run")
+@json_option
+def retention_run(as_json: bool) -> None:
+    """Delete old history now, on the ZWM_RETAIN_* ages (the schedule does it every night)."""
+    setup_django()
+    from zwm.config import get_config
+    from zwm.ops import retention
+
+    deleted = retention.run(get_config())
+    if as_json:
+        echo_json(deleted)
+        return
+    for what, count in deleted.items():
+        click.echo(f"{what:<18} {count} deleted")
+
+
+COMMANDS = [health, alerts_test, alerts_check, retention_run]

@@ -1,4 +1,4 @@
-"""Jobs of operations: check for problems and announce them, deliver one alert.
+"""Jobs of operations: check for problems and announce them, deliver one alert, prune.
 
 ``CheckAlerts`` runs every minute from the schedule (when any alert channel is configured).
 It only *decides*; each message on each channel is then its own ``DeliverAlert`` job, so a
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zwm.config import get_config
+from zwm.ops import retention
 from zwm.ops.alerts import channels, problems, state
 from zwm.ops.alerts.message import Message
 from zwm.queue.job import Exponential, Job
@@ -67,3 +68,20 @@ class CheckAlerts(Job):
         for message in check_alerts():
             for channel in on:
                 DeliverAlert(channel, message.to_json()).dispatch()
+
+
+@dataclass
+class PruneHistory(Job):
+    """Apply the retention ages (:mod:`zwm.ops.retention`); every night from the schedule."""
+
+    queue = "default"
+    tries = 3
+    backoff = [60, 300]
+    timeout = 1800
+
+    def unique_key(self) -> str:
+        return "ops:prune-history"
+
+    def handle(self) -> None:
+        deleted = retention.run(get_config())
+        log.info("retention: deleted %s", ", ".join(f"{n} {what}" for what, n in deleted.items()))
