@@ -149,9 +149,7 @@ if _config.https:
 # Cron entries fired by `zwm schedule:work` (see zwm.queue.schedule): the seed's hourly
 # "sync all customers", on ZWM_SYNC_SCHEDULE; the nightly prune (ZWM_RETAIN_*); and, when
 # an alert channel is configured, the check for problems to announce, every minute.
-ZWM_SCHEDULE: list[dict[str, Any]] = [
-    {"name": "ops-prune-history", "cron": "30 3 * * *", "job": "zwm.ops.jobs.PruneHistory"},
-]
+ZWM_SCHEDULE: list[dict[str, Any]] = []
 if _config.sync_schedule:
     ZWM_SCHEDULE.append(
         {
@@ -161,6 +159,7 @@ if _config.sync_schedule:
             "args": {"trigger": "schedule"},
         }
     )
+ZWM_SCHEDULE.append({"name": "ops-prune-history", "cron": "30 3 * * *", "job": "zwm.ops.jobs.PruneHistory"})
 if alert_channels(_config):
     ZWM_SCHEDULE.append({"name": "ops-check-alerts", "cron": "* * * * *", "job": "zwm.ops.jobs.CheckAlerts"})
 

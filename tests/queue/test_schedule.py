@@ -104,7 +104,8 @@ def test_prune_drops_old_runs_only() -> None:
 
 
 def test_the_default_schedule_syncs_every_customer_hourly() -> None:
-    (entry,) = load_entries()
+    entry, *others = load_entries()  # the others are the operations entries (pruning, alerts)
+    assert [e.name for e in others] == ["ops-prune-history"]
     assert entry == ScheduleEntry(
         name="sync-customer-workflows",
         cron="0 * * * *",
