@@ -10,6 +10,8 @@ screenshots under ``var/screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import shutil
 import socket
@@ -24,9 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from zwm.catalog.models import Customer, Linkage, SyncRun, Task, Workflow, WorkflowVersion
+from zwm.catalog.token_cache import shared_token_cache
 from zwm.web.roles import Role
 from zwm.web.users import create_user
+from zwm.zuora.simulator import ZuoraSimulator
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -62,6 +68,97 @@ def client_as(db: None) -> Callable[[Role | None], Client]:
         return client
 
     return make
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[ZuoraSimulator]:
+    """A Zuora simulator on loopback (a real HTTP server), shared by a module's tests."""
+    with ZuoraSimulator(seed=11) as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_memory() -> Iterator[None]:
+    """Each test starts with an empty in-process token layer (rows live in the test database)."""
+    shared_token_cache()._memory.clear()
+    yield
+    shared_token_cache()._memory.clear()
+
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+@dataclass
+class Catalog:
+    customer: Customer
+    workflow: Workflow
+    tasks: list[Task]
+    version: WorkflowVersion
+    run: SyncRun
+
+
+def make_catalog(name: str = "acme", *, workflow_name: str = "Invoice run", tasks: int = 3) -> Catalog:
+    """A customer with one synced workflow: a chain of ``tasks`` tasks, one older version and a run."""
+    customer = Customer(name=name, base_url="https://rest.test.zuora.com", client_id="id-" + name)
+    customer.client_secret = "stored-secret-" + name
+    customer.save()
+    export = {"workflow": {"name": workflow_name, "version": "2"}, "tasks": [{"id": i} for i in range(tasks)]}
+    workflow = Workflow.objects.create(
+        customer=customer,
+        zuora_id=f"wf-{name}",
+        name=workflow_name,
+        status="Active",
+        type="Workflow::Setup",
+        version="2",
+        ondemand_trigger=True,
+        export_json=json.dumps(export),
+    )
+    made = [
+        Task.objects.create(
+            workflow=workflow,
+            zuora_task_id=str(100 + i),
+            name=f"Step {i}",
+            action_type="Iterate" if i == 1 else "Email",
+            priority="High",
+            parameters={"to": "ops@example.com", "note": HOSTILE},
+            css={"top": "10px", "left": f"{i * 100}px"},
+        )
+        for i in range(tasks)
+    ]
+    Linkage.objects.create(
+        workflow=workflow, source_workflow_id=workflow.zuora_id, target_task_id="100", linkage_type="Start"
+    )
+    for a, b in itertools.pairwise(made):
+        Linkage.objects.create(
+            workflow=workflow,
+            source_task_id=a.zuora_task_id,
+            target_task_id=b.zuora_task_id,
+            linkage_type="Success",
+        )
+    old = {"workflow": {"name": workflow_name, "version": "1"}, "tasks": [{"id": 0}]}
+    version = WorkflowVersion.objects.create(
+        workflow=workflow,
+        version="1",
+        export_json=json.dumps(old),
+        content_hash="0" * 64,
+        replaced_at=timezone.now(),
+    )
+    run = SyncRun.objects.create(
+        customer=customer,
+        trigger=SyncRun.Trigger.UI,
+        status=SyncRun.Status.SUCCEEDED,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        listed=1,
+        exported=1,
+        warnings=[f"workflow {HOSTILE} skipped"],
+    )
+    return Catalog(customer, workflow, made, version, run)
+
+
+@pytest.fixture
+def catalog(db: None) -> Catalog:
+    return make_catalog()
 
 
 def free_port() -> int:

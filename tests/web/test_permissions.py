@@ -1,7 +1,8 @@
 """Server-side permissions: every view of the web app, every role.
 
 Walks the URL patterns rather than a hand-kept list, so a new view without
-``@require_role`` fails here instead of being open to everyone signed in.
+``@require_role`` fails here instead of being open to everyone signed in; and a new view
+whose arguments this test cannot fill fails too, so it gets checked.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from zwm.queue.batches import Batch
 from zwm.web.roles import Role, required_role_of
+
+from .conftest import Catalog
 
 # Pages any signed-in user (or anyone) may reach, by URL name.
 SIGN_IN_PAGES = {"web:login", "web:logout", "web:setup", "web:password-change"}
+# Actions that change something: POST only.
+POST_ONLY = {"web:customer-sync", "web:customer-bulk-sync", "web:customer-sync-all", "web:workflow-reextract"}
 
 
 def web_patterns() -> Iterator[tuple[str, URLPattern]]:
@@ -38,25 +44,69 @@ def test_every_view_declares_the_role_it_needs() -> None:
     assert missing == []
 
 
-def test_the_walk_sees_the_views() -> None:
-    names = {name for name, _ in web_patterns()}
-    assert {"web:home", "web:login"} <= names
+def _url(name: str, pattern: URLPattern, catalog: Catalog, batch_id: str) -> str:
+    params = list(pattern.pattern.converters)
+    if not params:
+        return reverse(name)
+    pk_of = {
+        "web:workflow-detail": catalog.workflow.pk,
+        "web:workflow-download": catalog.workflow.pk,
+        "web:workflow-diff": catalog.workflow.pk,
+        "web:workflow-reextract": catalog.workflow.pk,
+        "web:task-detail": catalog.tasks[0].pk,
+        "web:syncrun-detail": catalog.run.pk,
+    }
+    if params == ["pk"]:
+        return reverse(name, kwargs={"pk": pk_of.get(name, catalog.customer.pk)})
+    if params == ["batch_id"]:
+        return reverse(name, kwargs={"batch_id": batch_id})
+    raise AssertionError(f"{name}: teach this test the arguments {params}")
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("role", [*Role, None], ids=lambda r: r.label if r else "no-role")
-def test_each_role_reaches_exactly_the_argument_free_pages_it_may(
-    role: Role | None, client_as: Callable[[Role | None], Client]
+def test_each_role_reaches_exactly_the_views_it_may(
+    role: Role | None, client_as: Callable[[Role | None], Client], catalog: Catalog
 ) -> None:
+    from zwm.catalog.jobs import SyncCustomerWorkflows
+
+    batch_id = Batch([SyncCustomerWorkflows(catalog.customer.pk, "ui", False)], name="probe").dispatch()
     client = client_as(role)
-    outcomes = {}
-    expected = {}
+    outcomes, expected = {}, {}
     for name, pattern in web_patterns():
         needed = required_role_of(pattern.callback)
-        if needed is None or pattern.pattern.regex.groups:
+        if needed is None:
             continue
-        path = "/" + str(pattern.pattern)
-        outcomes[name] = client.get(path).status_code
+        url = _url(name, pattern, catalog, batch_id)
         allowed = role is not None and role >= needed
-        expected[name] = 200 if allowed else 403
+        if name in POST_ONLY:
+            outcomes[name] = client.post(url, {"ids": [catalog.customer.pk]}).status_code
+            expected[name] = 302 if allowed else 403
+            assert client.get(url).status_code in {403, 405}, name
+        else:
+            outcomes[name] = client.get(url).status_code
+            expected[name] = 200 if allowed else 403
     assert outcomes == expected
+    assert len(outcomes) >= 20
+
+
+def test_a_viewer_posting_an_admin_form_changes_nothing(
+    client_as: Callable[[Role | None], Client], catalog: Catalog
+) -> None:
+    viewer = client_as(Role.VIEWER)
+    url = reverse("web:customer-delete", args=[catalog.customer.pk])
+    assert viewer.post(url).status_code == 403
+    edit = reverse("web:customer-edit", args=[catalog.customer.pk])
+    assert viewer.post(edit, {"name": "renamed"}).status_code == 403
+    catalog.customer.refresh_from_db()
+    assert catalog.customer.name == "acme"
+
+
+def test_pages_hide_the_buttons_a_role_cannot_use(
+    client_as: Callable[[Role | None], Client], catalog: Catalog
+) -> None:
+    viewer_page = client_as(Role.VIEWER).get("/customers/").content.decode()
+    assert "Sync workflows" not in viewer_page
+    assert "New customer" not in viewer_page
+    operator_page = client_as(Role.OPERATOR).get("/customers/").content.decode()
+    assert "Sync workflows" in operator_page
+    assert "New customer" not in operator_page

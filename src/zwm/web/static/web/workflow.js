@@ -1,0 +1,89 @@
+// The workflow page: task graph (cytoscape + dagre, left to right), the task side panel,
+// and copying the export. Everything runs in the browser: no round trip per interaction.
+(function () {
+  "use strict";
+
+  var SHAPES = { start: "round-rectangle", Iterate: "diamond", If: "diamond", "Logic::Case": "diamond", Approval: "hexagon", Delay: "ellipse" };
+  var COLOURS = {
+    start: "#37474f", Email: "#1565c0", Export: "#2e7d32", Callout: "#6a1b9a", Query: "#00838f",
+    "CustomObject::Query": "#00838f", Create: "#283593", Update: "#283593", Iterate: "#ef6c00",
+    If: "#f9a825", "Logic::Case": "#f9a825", Delay: "#757575", Approval: "#ad1457"
+  };
+  var FALLBACK = "#546e7a";
+
+  function panel() { return document.getElementById("side-panel"); }
+
+  function openPanel(url) {
+    htmx.ajax("GET", url, { target: "#side-panel-body" }).then(showPanel);
+  }
+
+  function showPanel() {
+    var aside = panel();
+    aside.hidden = false;
+    aside.querySelector("[data-close-panel]").focus();
+  }
+
+  function drawGraph() {
+    var container = document.getElementById("task-graph");
+    var source = document.getElementById("graph-data");
+    if (!container || !source || typeof cytoscape === "undefined") return;
+    var data = JSON.parse(source.textContent);
+    cytoscape.use(cytoscapeDagre);
+    var started = performance.now();
+    var cy = cytoscape({
+      container: container,
+      elements: { nodes: data.nodes, edges: data.edges },
+      minZoom: 0.05,
+      maxZoom: 3,
+      wheelSensitivity: 0.3,
+      style: [
+        { selector: "node", style: {
+          "shape": function (n) { return SHAPES[n.data("kind")] || "round-rectangle"; },
+          "background-color": function (n) { return COLOURS[n.data("kind")] || FALLBACK; },
+          "label": "data(label)", "color": "#fff", "font-size": 11, "text-valign": "center", "text-halign": "center",
+          "text-wrap": "wrap", "text-max-width": 130, "width": 150, "height": 46
+        } },
+        { selector: "node[kind = 'start']", style: { "width": 80, "height": 34 } },
+        { selector: "node:selected", style: { "border-width": 3, "border-color": "#ffca28" } },
+        { selector: "edge", style: {
+          "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
+          "line-color": "#90a4ae", "target-arrow-color": "#90a4ae",
+          "label": "data(label)", "font-size": 9, "color": "#78909c",
+          "text-background-color": "#fff", "text-background-opacity": 0.8, "text-background-padding": 2
+        } }
+      ],
+      layout: { name: "dagre", rankDir: "LR", nodeSep: 40, edgeSep: 20, rankSep: 110, fit: true, padding: 20 }
+    });
+    container.dataset.layoutMs = (performance.now() - started).toFixed(1);
+    container.dataset.nodes = String(cy.nodes().length);
+    container.dataset.edges = String(cy.edges().length);
+    cy.on("tap", "node", function (event) {
+      var url = event.target.data("url");
+      if (url) openPanel(url);
+    });
+    document.querySelectorAll("[data-graph-fit]").forEach(function (button) {
+      button.addEventListener("click", function () { cy.fit(undefined, 20); });
+    });
+    window.zwmTaskGraph = cy;
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target.id === "side-panel-body") showPanel();
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-close-panel]")) panel().hidden = true;
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var text = document.querySelector(copy.dataset.copy).textContent;
+      var status = document.querySelector("[data-copy-status]");
+      navigator.clipboard.writeText(text).then(
+        function () { status.textContent = "Copied."; },
+        function () { status.textContent = "Copy failed: select the text and copy it by hand."; }
+      );
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && panel() && !panel().hidden) panel().hidden = true;
+  });
+  drawGraph();
+})();
