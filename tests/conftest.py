@@ -14,8 +14,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from zwm.config import get_config
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKEND = os.environ.get("ZWM_TEST_BACKEND", "sqlite")
+
+# The Zuora simulator speaks plain http on loopback, which the application refuses unless
+# told otherwise (tests of that refusal turn it off again with ``configure``). Subprocesses
+# started by tests inherit it.
+os.environ.setdefault("ZWM_ZUORA_ALLOW_HTTP", "true")
+get_config.cache_clear()  # read before this file, by the Django settings
 
 
 def reachable(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -119,6 +119,7 @@ def test_runnable_blocks_succeed(document: Path, simulator: ZuoraSimulator, tmp_
         ZUORA_BASE_URL=simulator.base_url,
         ZUORA_CLIENT_ID=tenant.client_id,
         ZUORA_CLIENT_SECRET=tenant.client_secret,
+        ZWM_ZUORA_ALLOW_HTTP="true",  # as the page's export block says, for the simulator
     )
     result = subprocess.run(
         ["bash", "-c", script(runnable_blocks(document.read_text()))],

@@ -56,6 +56,7 @@ class Config:
     zuora_concurrency: int = 16
     zuora_page_length: int = 50
     zuora_max_retries: int = 5
+    zuora_allow_http: bool = False
     demo: bool = True
     sync_schedule: str = "0 * * * *"
     sync_max_delete_percent: float = 20.0
@@ -435,6 +436,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Retries of one Zuora request after a timeout, a connection error, a 429 or a 500/502/503/504, "
         "with exponential backoff and jitter (honouring `Retry-After`).",
         _number(minimum=0, integer=True),
+    ),
+    Setting(
+        "ZWM_ZUORA_ALLOW_HTTP",
+        "zuora_allow_http",
+        "false",
+        "Accept plain-http Zuora base URLs, to loopback hosts only (`127.0.0.1`, `::1`, `localhost`): "
+        "for the Zuora simulator and development, never for a real tenant -- the secret and the "
+        "token would cross the wire unencrypted. `zwm up` turns it on for its demo.",
+        _bool,
     ),
     Setting(
         "ZWM_DEMO",

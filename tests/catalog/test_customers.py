@@ -93,3 +93,35 @@ def test_unchanged_credentials_are_not_checked_again(sim: ZuoraSimulator, tenant
 
     assert sim.stats("acme")["token"] == 0
     assert Customer.objects.get().name == "Acme Corp"
+
+
+def test_a_second_customer_with_a_wrong_secret_gets_no_token_of_the_first(
+    sim: ZuoraSimulator, tenant: SimTenant
+) -> None:
+    from zwm.catalog.services import sync_customer
+    from zwm.zuora import ZuoraAuthenticationError
+
+    right = create_customer_and_queue_sync(data(sim, tenant)).customer
+    sync_customer(right)  # its token is in the shared cache now
+    impostor = create_customer_and_queue_sync(
+        data(sim, tenant, name="Impostor", client_secret="a-wrong-secret"), validate=False
+    ).customer
+
+    with pytest.raises(ZuoraAuthenticationError):
+        sync_customer(impostor)
+    assert not impostor.workflows.exists()
+
+
+def test_plain_http_needs_the_development_setting(
+    sim: ZuoraSimulator, tenant: SimTenant, configure: Callable[..., None]
+) -> None:
+    customer = create_customer_and_queue_sync(data(sim, tenant)).customer
+    configure(ZWM_ZUORA_ALLOW_HTTP="false")
+
+    with pytest.raises(CustomerError, match="ZWM_ZUORA_ALLOW_HTTP=true"):
+        create_customer_and_queue_sync(data(sim, tenant, name="Other"))
+    from zwm.catalog.services import InvalidCustomerConfiguration, sync_customer
+
+    with pytest.raises(InvalidCustomerConfiguration, match="plain http"):
+        sync_customer(customer)
+    assert sim.stats("acme")["list"] == 0

@@ -25,6 +25,18 @@ def test_token_is_cached_and_shared_by_clients_of_one_tenant(
     assert first.stats.token_requests + second.stats.token_requests == 1
 
 
+def test_a_wrong_secret_is_never_lent_the_cached_token_of_the_right_one(
+    sim: ZuoraSimulator, tenant: SimTenant, make_client: ClientFactory
+) -> None:
+    right = make_client()
+    right.list_workflows()  # the right credentials' token is now cached
+    wrong = make_client(Credentials(sim.base_url, tenant.client_id, "not-the-secret"))
+    with pytest.raises(ZuoraAuthenticationError):
+        wrong.list_workflows()
+    assert sim.stats(TENANT)["token_denied"] == 1
+    assert sim.stats(TENANT)["list"] == 1  # only the right client listed
+
+
 def test_token_is_refreshed_before_it_expires(sim: ZuoraSimulator, client: ZuoraClient) -> None:
     sim.token_ttl = 1  # the client stops using it after ttl/2
     workflow_id = client.list_workflows()[0].id

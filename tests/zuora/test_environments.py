@@ -104,8 +104,11 @@ def test_credentials_validate_and_hide_the_secret() -> None:
     assert "TOPSECRET" not in creds.cache_key
     assert "client-1" not in creds.cache_key
     other_secret = Credentials("https://rest.eu.zuora.com", "client-1", "OTHER")
-    assert other_secret.cache_key == creds.cache_key  # keyed by (base URL, client id), never the secret
-    assert Credentials("https://rest.zuora.com", "client-1", "x").cache_key != creds.cache_key
+    assert other_secret.cache_key != creds.cache_key  # a wrong secret never shares a right one's token
+    assert other_secret.tenant_key == creds.tenant_key  # but the same tenant's concurrency limit
+    entity = Credentials(creds.base_url, "client-1", "TOPSECRET", "1a2b7a37-3e7d-4cb3-b0e2-883de9e766cc")
+    assert entity.cache_key != creds.cache_key
+    assert Credentials("https://rest.zuora.com", "client-1", "TOPSECRET").cache_key != creds.cache_key
     with pytest.raises(ValueError, match="must use https"):
         Credentials("http://example.com", "id", "secret")
     with pytest.raises(ValueError, match="client_secret"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -69,6 +70,14 @@ class _Child:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _allow_http_to_the_simulator() -> None:
+    """The demo's simulator speaks plain http on loopback: allow it for this process and the
+    children it starts (they inherit the environment), and say so."""
+    os.environ["ZWM_ZUORA_ALLOW_HTTP"] = "true"
+    get_config.cache_clear()
+    click.echo("  demo: plain http allowed to the local Zuora simulator (ZWM_ZUORA_ALLOW_HTTP=true)")
 
 
 def _start_demo(seed: int, port: int) -> str:
@@ -158,6 +167,7 @@ def up(
     )
     call_command("migrate", interactive=False, verbosity=0)
     if demo:
+        _allow_http_to_the_simulator()
         _start_demo(seed, simulator_port)
     children = [
         _Child("web", ["web", "--bind", bind]),

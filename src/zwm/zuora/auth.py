@@ -7,8 +7,9 @@ in flight at a time (single flight): concurrent callers wait for it and share it
 
 The cache is a small protocol so the application can share tokens between its processes
 (database or Redis); :class:`MemoryTokenCache` is the process-local implementation and the
-default. Keys are derived from the base URL and the client id, never from the secret: a
-secret must not end up in a cache key that a monitoring tool may display.
+default. Keys are derived from the base URL, the client id, the entity id and a one-way
+fingerprint of the secret (never the secret itself, which must not end up in a key that a
+monitoring tool may display): a wrong secret must never be lent a right one's token.
 """
 
 from __future__ import annotations
@@ -67,9 +68,22 @@ class Credentials:
 
     @property
     def cache_key(self) -> str:
-        """Token-cache and concurrency key: (base URL, client id) hashed -- no secret, safe in any store."""
+        """Token-cache key: base URL, client id, entity id and a fingerprint of the secret, hashed.
+
+        The secret's fingerprint is part of it so that credentials with the right client id
+        and a *wrong* secret never get the token Zuora issued to the right ones; the entity
+        id, so a token of one entity never serves another. Hashed twice over, it reveals
+        nothing of the secret and is safe in any store.
+        """
+        fingerprint = hashlib.sha256(f"zwm-secret\n{self.client_secret}".encode()).hexdigest()
+        material = f"{self.base_url}\n{self.client_id}\n{self.entity_id or ''}\n{fingerprint}"
+        return f"zwm:zuora:token:{hashlib.sha256(material.encode()).hexdigest()[:40]}"
+
+    @property
+    def tenant_key(self) -> str:
+        """Concurrency key: (base URL, client id) hashed -- Zuora's limit is per tenant, not per secret."""
         digest = hashlib.sha256(f"{self.base_url}\n{self.client_id}".encode()).hexdigest()
-        return f"zwm:zuora:token:{digest[:40]}"
+        return f"zwm:zuora:tenant:{digest[:40]}"
 
 
 @dataclass(frozen=True)

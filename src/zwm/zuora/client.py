@@ -179,7 +179,7 @@ class ZuoraClient:
         self._rng = random.Random()
         self._cache = token_cache if token_cache is not None else DEFAULT_TOKEN_CACHE
         self._tokens = TokenManager(self._cache, credentials.cache_key, self._fetch_token)
-        self._gate = _tenant_gate(credentials.cache_key, concurrency)
+        self._gate = _tenant_gate(credentials.tenant_key, concurrency)
         self._stats = ClientStats()
         self._lock = threading.Lock()  # guards _stats and _recent_tokens
         self._recent_tokens: deque[str] = deque(maxlen=4)  # what to scrub from server error text

@@ -4,7 +4,8 @@ Every entry point (CLI, admin, web) goes through the functions here, so the rule
 checked in one place and a customer that would fail every sync cannot be saved:
 
 * unique non-empty name, a known environment *or* a safe base URL (https; plain http only
-  to loopback), non-empty client id and secret, a UUID entity id;
+  to loopback and only with ``ZWM_ZUORA_ALLOW_HTTP``), non-empty client id and secret, a
+  UUID entity id;
 * Zuora must accept the credentials before they are saved (as the original application
   did), whenever they are new or changed -- :class:`CredentialsRejected` carries Zuora's
   reason;
@@ -65,11 +66,17 @@ def base_url_for(environment: str, base_url: str) -> str:
     if bool(environment) == bool(base_url):
         raise CustomerError("give exactly one of an environment or a base URL")
     try:
-        if environment:
-            return resolve_base_url(environment=environment)
-        return resolve_base_url(base_url=base_url)
+        url = (
+            resolve_base_url(environment=environment) if environment else resolve_base_url(base_url=base_url)
+        )
     except ValueError as exc:
         raise CustomerError(str(exc)) from None
+    if url.startswith("http://") and not get_config().zuora_allow_http:
+        raise CustomerError(
+            f"plain http ({url}) is for a local Zuora simulator in development only: "
+            "set ZWM_ZUORA_ALLOW_HTTP=true to allow it, or use the tenant's https base URL"
+        )
+    return url
 
 
 def credentials_for(customer: Customer) -> Credentials:
