@@ -180,7 +180,7 @@ def workflow_reextract(request: HttpRequest, pk: int) -> HttpResponseBase:
         count = reextract_tasks(workflow)
     except NoStoredExport:
         messages.error(request, "This workflow has no stored export yet: sync its customer first.")
-    except ZuoraInvalidResponseError as exc:
+    except (ZuoraInvalidResponseError, ValueError) as exc:  # ValueError: the stored text is not JSON
         messages.error(request, f"The stored export could not be read: {exc}")
     else:
         messages.success(request, f"Re-extracted {count} task(s) from the stored export.")
