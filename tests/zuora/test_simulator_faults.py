@@ -218,6 +218,17 @@ def test_missing_field_listing_ids(acme: tuple[ZuoraSimulator, SimApi], field: s
     assert all(field in item for i, item in enumerate(items) if i != 3)
 
 
+def test_wrong_type_and_overlong_listing_items(acme: tuple[ZuoraSimulator, SimApi]) -> None:
+    sim, api = acme
+    ids = [int(i) for i in sim.workflow_ids("acme")]
+    sim.set_faults("acme", Faults(wrong_type_listing_ids={ids[0]}, overlong_text_ids={ids[1]}))
+    items = api.get("/workflows").json()["data"]
+    assert isinstance(items[0]["name"], dict)
+    assert isinstance(items[0]["updatedAt"], int)
+    assert len(items[1]["name"]) == 1000
+    assert len(api.get(f"/workflows/{ids[1]}/export").json()["tasks"][0]["name"]) == 1000
+
+
 def test_forbidden_exports(acme: tuple[ZuoraSimulator, SimApi]) -> None:
     sim, api = acme
     ids = sim.workflow_ids("acme")

@@ -16,7 +16,7 @@ what each backend expects. The caller holds the transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from zwm.catalog.models import Linkage, Task, Workflow
 from zwm.catalog.services.bulk import insert_rows
+from zwm.catalog.services.columns import text_limits
 from zwm.zuora import ExportTask, WorkflowExport
 from zwm.zuora import Linkage as ZuoraLinkage
 
@@ -96,8 +97,17 @@ class _JsonAdapter:
         return self._adapt(value if isinstance(value, dict | tuple | list) else dict(value), None)
 
 
-def _task_values(task: ExportTask, now: Any, adapt: _JsonAdapter) -> list[Any]:
-    """The values of ``_TASK_COLUMNS``, in that order (``now`` already a database value)."""
+def _task_values(task: ExportTask, now: Any, adapt: Callable[[Any], Any]) -> list[Any]:
+    """The values of ``_TASK_COLUMNS``, in that order (``now`` already a database value),
+    text cut to its column (see :mod:`.columns`; :func:`overlong_fields` names what was cut)."""
+    values = _uncut_task_values(task, now, adapt)
+    for index, limit in _TASK_CUTS:
+        if len(values[index]) > limit:
+            values[index] = values[index][:limit]
+    return values
+
+
+def _uncut_task_values(task: ExportTask, now: Any, adapt: Callable[[Any], Any]) -> list[Any]:
     return [
         task.name,
         summarize(task),
@@ -117,6 +127,31 @@ def _task_values(task: ExportTask, now: Any, adapt: _JsonAdapter) -> list[Any]:
         task.subprocess_id or "",
         now,
     ]
+
+
+_TASK_LIMITS = text_limits(Task, (*_TASK_COLUMNS, "zuora_task_id"))
+_TASK_CUTS = tuple((i, _TASK_LIMITS[c]) for i, c in enumerate(_TASK_COLUMNS) if c in _TASK_LIMITS)
+_TASK_ID_LIMIT = _TASK_LIMITS["zuora_task_id"]
+_LINK_LIMITS = text_limits(Linkage, _LINKAGE_COLUMNS)
+_LINK_CUTS = tuple((i, _LINK_LIMITS[c]) for i, c in enumerate(_LINKAGE_COLUMNS) if c in _LINK_LIMITS)
+
+
+def overlong_fields(export: WorkflowExport) -> list[str]:
+    """What of ``export`` is too long for its column and is stored cut, e.g.
+    ``"task 12: name, object"`` -- for a warning; empty for any ordinary export."""
+    found = []
+    for task in export.tasks:
+        values = _uncut_task_values(task, None, lambda value: None)
+        names = [_TASK_COLUMNS[i] for i, limit in _TASK_CUTS if len(values[i]) > limit]
+        names += ["id"] if len(task.id) > _TASK_ID_LIMIT else []
+        if names:
+            found.append(f"task {task.id[:_TASK_ID_LIMIT]}: {', '.join(names)}")
+    for index, link in enumerate(export.linkages):
+        row = _link_row(0, link)
+        names = [_LINKAGE_COLUMNS[i] for i, limit in _LINK_CUTS if len(row[i]) > limit]
+        if names:
+            found.append(f"linkage #{index}: {', '.join(names)}")
+    return found
 
 
 def _db_now() -> Any:
@@ -147,6 +182,14 @@ def _link_row(workflow_id: int, link: ZuoraLinkage) -> list[Any]:
     ]
 
 
+def _fitted_link_row(workflow_id: int, link: ZuoraLinkage) -> list[Any]:
+    row = _link_row(workflow_id, link)
+    for index, limit in _LINK_CUTS:
+        if len(row[index]) > limit:
+            row[index] = row[index][:limit]
+    return row
+
+
 def insert_graphs(graphs: Sequence[tuple[int, WorkflowExport]]) -> None:
     """Insert the tasks and linkages of workflows that have none yet (just created), all at once.
 
@@ -158,9 +201,9 @@ def insert_graphs(graphs: Sequence[tuple[int, WorkflowExport]]) -> None:
     task_rows: list[list[Any]] = []
     link_rows: list[list[Any]] = []
     for workflow_id, export in graphs:
-        tasks = {task.id: task for task in export.tasks}  # a repeated id: the last one wins
-        task_rows.extend([*_task_values(t, now, adapt), now, workflow_id, t.id] for t in tasks.values())
-        link_rows.extend(_link_row(workflow_id, link) for link in export.linkages)
+        tasks = {task.id[:_TASK_ID_LIMIT]: task for task in export.tasks}  # a repeated id: the last one wins
+        task_rows.extend([*_task_values(t, now, adapt), now, workflow_id, i] for i, t in tasks.items())
+        link_rows.extend(_fitted_link_row(workflow_id, link) for link in export.linkages)
     insert_rows(Task._meta.db_table, _INSERT_TASK_COLUMNS, task_rows, types=_TASK_TYPES)
     insert_rows(Linkage._meta.db_table, _LINKAGE_COLUMNS, link_rows, types=_LINKAGE_TYPES)
 
@@ -172,10 +215,10 @@ def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
     """
     now = _db_now()
     adapt = _JsonAdapter()
-    tasks = {task.id: task for task in export.tasks}  # a repeated id: the last one wins
+    tasks = {task.id[:_TASK_ID_LIMIT]: task for task in export.tasks}  # a repeated id: the last one wins
     existing = dict(Task.objects.filter(workflow=workflow).values_list("zuora_task_id", "pk"))
     inserts = [
-        [*_task_values(t, now, adapt), now, workflow.pk, t.id] for i, t in tasks.items() if i not in existing
+        [*_task_values(t, now, adapt), now, workflow.pk, i] for i, t in tasks.items() if i not in existing
     ]
     updates = [[*_task_values(t, now, adapt), existing[i]] for i, t in tasks.items() if i in existing]
     gone = [pk for zuora_id, pk in existing.items() if zuora_id not in tasks]
@@ -191,7 +234,7 @@ def store_graph(workflow: Workflow, export: WorkflowExport) -> int:
             )
     insert_rows(Task._meta.db_table, _INSERT_TASK_COLUMNS, inserts, types=_TASK_TYPES)
     Linkage.objects.filter(workflow=workflow).delete()
-    links = [_link_row(workflow.pk, link) for link in export.linkages]
+    links = [_fitted_link_row(workflow.pk, link) for link in export.linkages]
     insert_rows(Linkage._meta.db_table, _LINKAGE_COLUMNS, links, types=_LINKAGE_TYPES)
     return len(tasks)
 

@@ -45,8 +45,9 @@ from django.utils import timezone
 
 from zwm.catalog.models import Customer, SyncRun, Workflow, WorkflowVersion
 from zwm.catalog.services.bulk import insert_models
+from zwm.catalog.services.columns import cut_to_fit, text_limits
 from zwm.catalog.services.customers import build_client, credentials_for
-from zwm.catalog.services.extract import insert_graphs, store_graph
+from zwm.catalog.services.extract import insert_graphs, overlong_fields, store_graph
 from zwm.catalog.services.sync_lock import SyncAlreadyRunning, sync_lock
 from zwm.config import get_config
 from zwm.zuora import (
@@ -123,6 +124,27 @@ def definition_values(definition: WorkflowDefinition) -> dict[str, Any]:
     }
 
 
+_WORKFLOW_LIMITS = text_limits(Workflow, _DEFINITION_FIELDS)
+_ID_LIMIT = text_limits(Workflow, ["zuora_id"])["zuora_id"]
+
+_GUARDED: dict[str, tuple[str, ...]] = {
+    "its name": ("name",),
+    "its updatedAt": ("zuora_updated_at",),
+    "its active_version": ("version", "active_version_id", "type"),
+}
+"""What a listing item may lack (or send as the wrong type), and the columns it would blank."""
+
+
+def _lacks(definition: WorkflowDefinition) -> list[str]:
+    """The parts of ``_GUARDED`` a listing item did not send usably."""
+    present = {
+        "its name": bool(definition.name),
+        "its updatedAt": definition.updated_at is not None,
+        "its active_version": definition.active_version_id is not None,
+    }
+    return [part for part, ok in present.items() if not ok]
+
+
 @dataclass
 class _Stored:
     """What the sync needs to know of a stored workflow (no export text: that can be large)."""
@@ -145,12 +167,17 @@ class _StillThere(Exception):
     """``GET /workflows/{id}`` found a workflow the listing did not show."""
 
 
-def _needs_export(stored: _Stored | None, definition: WorkflowDefinition, full: bool) -> bool:
+def _needs_export(
+    stored: _Stored | None, definition: WorkflowDefinition, values: dict[str, Any], full: bool
+) -> bool:
+    """Whether to download the export: new, forced, never exported, or a changed ``updatedAt``
+    or active version (``values``: the columns the listing sets, stored ones kept for what
+    it lacked; without an ``updatedAt`` nothing proves the workflow unchanged)."""
     if stored is None or full or not stored.has_export or definition.updated_at is None:
         return True
     return bool(
-        stored.values["zuora_updated_at"] != definition.updated_at
-        or stored.values["active_version_id"] != (definition.active_version_id or "")
+        stored.values["zuora_updated_at"] != values["zuora_updated_at"]
+        or stored.values["active_version_id"] != values["active_version_id"]
     )
 
 
@@ -185,6 +212,10 @@ class CustomerSync:
         """``time.monotonic()`` value after which no new work starts (None: no deadline)."""
         self.forbidden = 0
         """Exports Zuora refused with 403 (the OAuth user lacks a permission)."""
+        self.noted: set[str] = set()
+        """Workflows whose listing item lacked a field or had one too long (warned about once)."""
+        self.overlong: dict[str, list[str]] = {}
+        """Per workflow, what of its export is stored cut (found by the export's worker)."""
         self.partial: str | None = None
         """Why the run is only partial (some exports worked, some were refused)."""
         self.submitted = 0
@@ -261,6 +292,11 @@ class CustomerSync:
     def _listing(self) -> Iterator[WorkflowDefinition]:
         """The listing, each definition once (pages can shift while we read them)."""
         for definition in self.client.iter_workflows(on_invalid=self._skip_item):
+            if len(definition.id) > _ID_LIMIT:
+                self._skip_item(
+                    f"workflow id {definition.id[:_ID_LIMIT]}... is longer than {_ID_LIMIT} characters"
+                )
+                continue
             if definition.id in self.seen:
                 continue
             self.seen.add(definition.id)
@@ -282,12 +318,36 @@ class CustomerSync:
                 has_export=bool(row["has_export"]),
             )
 
+    def _values(self, definition: WorkflowDefinition) -> dict[str, Any]:
+        """The columns the listing item sets -- except what it lacked, which keeps its stored
+        value (a listing item without a name must not blank a good stored name), and with
+        over-long text cut to fit. Each is a warning naming the workflow, once per run."""
+        values = definition_values(definition)
+        notes = (
+            [f"{', '.join(cut)} cut to fit its column"]
+            if (cut := cut_to_fit(values, _WORKFLOW_LIMITS))
+            else []
+        )
+        lacks = _lacks(definition)
+        stored = self.stored.get(definition.id)
+        if lacks:
+            for part in lacks:
+                if stored is not None:
+                    values.update({column: stored.values[column] for column in _GUARDED[part]})
+            kept = "the stored values are kept" if stored is not None else "stored without them"
+            notes.append(f"Zuora's listing lacks {' and '.join(lacks)}; {kept}")
+        if notes and definition.id not in self.noted:
+            self.noted.add(definition.id)
+            label = f"workflow {definition.id}" + (f" ({definition.name})" if definition.name else "")
+            self._add_warning(f"{label}: {'; '.join(notes)}")
+        return values
+
     def _needs_export(self, definition: WorkflowDefinition) -> bool:
         stored = self.stored.get(definition.id)
-        if _needs_export(stored, definition, self.full):
+        values = self._values(definition)
+        if _needs_export(stored, definition, values, self.full):
             return True
         assert stored is not None
-        values = definition_values(definition)
         if values != stored.values:
             workflow = Workflow(pk=stored.pk, last_synced_at=timezone.now(), **values)
             self.definition_updates.append(workflow)
@@ -301,6 +361,9 @@ class CustomerSync:
         """Worker thread: download and parse one export, and hash it here, off the coordinator."""
         export = self.client.export_workflow(workflow_id)
         _ = export.content_hash
+        overlong = overlong_fields(export)
+        if overlong:
+            self.overlong[workflow_id] = overlong
         return export
 
     def _collect(self, inflight: dict[Future[WorkflowExport], WorkflowDefinition], *, block: bool) -> None:
@@ -347,6 +410,12 @@ class CustomerSync:
         ready, self.ready = self.ready, []
         if not ready:
             return
+        for definition, _ in ready:
+            overlong = self.overlong.pop(definition.id, None)
+            if overlong:
+                self._add_warning(
+                    f"workflow {definition.id}: too long for its column, stored cut: {'; '.join(overlong)}"
+                )
         with transaction.atomic():
             self._create_many([(d, e) for d, e in ready if d.id not in self.stored])
             for definition, export in ready:
@@ -372,7 +441,7 @@ class CustomerSync:
     def _new_workflow(
         self, definition: WorkflowDefinition, export: WorkflowExport, now: datetime
     ) -> Workflow:
-        workflow = Workflow(customer=self.customer, zuora_id=definition.id, **definition_values(definition))
+        workflow = Workflow(customer=self.customer, zuora_id=definition.id, **self._values(definition))
         self._set_export(workflow, export, now)
         return workflow
 
@@ -407,7 +476,7 @@ class CustomerSync:
         if workflow is None:  # deleted meanwhile (admin, customer edit): store it afresh
             self._create(definition, export, now)
             return
-        values = definition_values(definition)
+        values = self._values(definition)
         changed = values != stored.values
         if workflow.content_hash != export.content_hash:
             if stored.has_export:

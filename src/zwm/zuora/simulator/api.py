@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from zwm.zuora.simulator.catalog import Workflow, definition_json, export_json, version_json
-from zwm.zuora.simulator.faults import Faults
+from zwm.zuora.simulator.faults import OVERLONG, Faults
 from zwm.zuora.simulator.responses import (
     Response,
     forbidden,
@@ -154,7 +154,15 @@ def _listing_faults(tenant: TenantState, item: dict[str, Any]) -> dict[str, Any]
     faults = tenant.faults
     if item["id"] in faults.missing_field_listing_ids:
         return {k: v for k, v in item.items() if k != faults.missing_listing_field}
+    if item["id"] in faults.wrong_type_listing_ids:
+        return {**item, "name": {"text": item["name"]}, "updatedAt": 1700000000, "active_version": "0.0.1"}
+    if item["id"] in faults.overlong_text_ids:
+        return {**item, "name": _overlong(item["name"])}
     return _drop_field(tenant, item, _REQUIRED_DEFINITION_FIELDS)
+
+
+def _overlong(text: str) -> str:
+    return (text + " ") + "x" * (OVERLONG - len(text) - 1)
 
 
 def _workflow(tenant: TenantState, req: ApiRequest) -> Workflow | Response:
@@ -209,6 +217,10 @@ def _export_faults(tenant: TenantState, workflow_id: int, envelope: dict[str, An
     faults = tenant.faults
     if faults.forbidden_exports or workflow_id in faults.forbidden_export_ids:
         return forbidden()
+    if workflow_id in faults.overlong_text_ids and envelope["tasks"]:
+        first = {**envelope["tasks"][0]}
+        first.update(name=_overlong(str(first["name"])), object=_overlong(str(first.get("object") or "")))
+        envelope = {**envelope, "tasks": [first, *envelope["tasks"][1:]]}
     if workflow_id in faults.edited_in_place_ids and envelope["tasks"]:
         first = {**envelope["tasks"][0], "name": f"{envelope['tasks'][0]['name']} (edited in place)"}
         envelope = {**envelope, "tasks": [first, *envelope["tasks"][1:]]}

@@ -15,6 +15,8 @@ from typing import Any
 LAST_PAGE_STYLES = ("absent", "null", "empty")
 EXPORT_FIELDS = ("tasks", "linkages", "workflow", "workflow.id")
 LISTING_FIELDS = ("id", "name", "updatedAt", "active_version")
+OVERLONG = 1000
+"""Characters of the texts ``overlong_text_ids`` sends: more than any column stores."""
 
 _RATES = (
     "error_rate",
@@ -33,6 +35,8 @@ _ID_SETS = (
     "missing_field_listing_ids",
     "forbidden_export_ids",
     "edited_in_place_ids",
+    "wrong_type_listing_ids",
+    "overlong_text_ids",
 )
 
 
@@ -78,6 +82,8 @@ class Faults:
     forbidden_exports: bool = False
     forbidden_export_ids: frozenset[int] = field(default_factory=frozenset)
     edited_in_place_ids: frozenset[int] = field(default_factory=frozenset)
+    wrong_type_listing_ids: frozenset[int] = field(default_factory=frozenset)
+    overlong_text_ids: frozenset[int] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         for name in _RATES:
@@ -183,5 +189,7 @@ FAULT_KINDS: dict[str, str] = {
     "forbidden_exports": "true/false: every export answers 403 (the OAuth user lacks the permission)",
     "forbidden_export_ids": "comma-separated workflow ids whose export answers 403",
     "edited_in_place_ids": "comma-separated workflow ids whose export changes, updatedAt and version do not",
+    "wrong_type_listing_ids": "comma-separated workflow ids listed with an object name, numeric updatedAt...",
+    "overlong_text_ids": f"comma-separated workflow ids with {OVERLONG}-character names and task texts",
 }
 """Every fault switch with the format of its value; the CLI help is built from this table."""
