@@ -11,5 +11,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("zwm.ops.urls")),
+    path("jobs/", include("zwm.web.dashboard.urls")),
     path("", include("zwm.web.urls")),
 ]

@@ -90,7 +90,7 @@ def test_selected_actions_count_jobs_someone_else_already_moved() -> None:
     outcome = store.forget_selected([a.pk])
     assert (outcome.done, outcome.skipped) == (0, 1)
     with pytest.raises(ValueError, match="at most"):
-        store.retry_selected(list(range(store.CHUNK + 1)))
+        store.retry_selected(list(range(store.MAX_SELECTION + 1)))
 
 
 def test_executions_filter_page_by_keyset_and_search() -> None:

@@ -35,6 +35,8 @@ from zwm.queue.models import FailedJob
 
 CHUNK = 1000
 """Failed jobs retried or deleted per transaction by the bulk actions."""
+MAX_SELECTION = 500
+"""Most failed jobs one selection may name (a bigger set is acted on through its filter)."""
 
 
 class FailedJobNotFound(LookupError):
@@ -301,8 +303,8 @@ def forget_matching(where: FailedFilter, *, seconds: float = 5.0) -> BulkOutcome
 
 
 def _selection(ids: Sequence[int]) -> list[int]:
-    if len(ids) > CHUNK:
-        raise ValueError(f"select at most {CHUNK} failed jobs at once (or act on the filter)")
+    if len(ids) > MAX_SELECTION:
+        raise ValueError(f"select at most {MAX_SELECTION} failed jobs at once (or act on the filter)")
     return sorted(set(ids))
 
 
