@@ -68,6 +68,11 @@ def test_secret_key_never_in_repr(tmp_path: Path) -> None:
         ("ZWM_SYNC_DEADLINE", "0.5", "ZWM_SYNC_DEADLINE must be at least 1"),
         ("ZWM_SYNC_DEADLINE", "7200", "ZWM_SYNC_DEADLINE must be at most 3600"),
         ("ZWM_SYNC_DEADLINE", "soon", "ZWM_SYNC_DEADLINE must be a number"),
+        ("ZWM_SYNC_VERSION_HISTORY", "-1", "ZWM_SYNC_VERSION_HISTORY must be at least 0"),
+        ("ZWM_SYNC_VERSION_HISTORY", "2.5", "ZWM_SYNC_VERSION_HISTORY must be a whole number"),
+        ("ZWM_SYNC_VERIFY_HOURS", "daily", "ZWM_SYNC_VERIFY_HOURS must be a number"),
+        ("ZWM_SYNC_VERIFY_HOURS", "-3", "ZWM_SYNC_VERIFY_HOURS must be at least 0"),
+        ("ZWM_ZUORA_ALLOW_HTTP", "perhaps", "ZWM_ZUORA_ALLOW_HTTP must be true or false"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_variable(

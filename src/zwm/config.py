@@ -61,6 +61,8 @@ class Config:
     sync_schedule: str = "0 * * * *"
     sync_max_delete_percent: float = 20.0
     sync_deadline: float = 1500.0
+    sync_version_history: int = 20
+    sync_verify_hours: float = 24.0
     log_format: str = "plain"
     metrics_token: str = field(default="", repr=False)
     health_worker_stale: float = 60.0
@@ -479,6 +481,23 @@ SETTINGS: tuple[Setting, ...] = (
         "past it the sync stops, keeps what it exported and fails, so no run stays running. Below "
         "the sync job's 30-minute timeout, so the sync ends itself with its reason first.",
         _number(minimum=1, maximum=3600, integer=False),
+    ),
+    Setting(
+        "ZWM_SYNC_VERSION_HISTORY",
+        "sync_version_history",
+        "20",
+        "Replaced exports kept per workflow, newest first, each distinct export once (by content "
+        "hash); older ones are pruned as new ones are written. 0 keeps none.",
+        _number(minimum=0, maximum=10000, integer=True),
+    ),
+    Setting(
+        "ZWM_SYNC_VERIFY_HOURS",
+        "sync_verify_hours",
+        "24",
+        "A workflow whose listing shows no change is still re-exported when its export is older "
+        "than this many hours, and its content hash compared: Zuora can change a workflow without "
+        "moving its `updatedAt` or version. 0 turns verification off (a full sync still compares all).",
+        _number(minimum=0, integer=False),
     ),
     Setting(
         "ZWM_LOG_FORMAT",

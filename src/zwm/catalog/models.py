@@ -105,6 +105,9 @@ class Workflow(models.Model):
     )
     content_hash = models.CharField(max_length=64, blank=True, default="", help_text="sha256 of export_json.")
     exported_version_id = models.CharField(max_length=64, blank=True, default="")
+    exported_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the export was last downloaded (and compared)."
+    )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -225,6 +228,9 @@ class SyncRun(models.Model):
     unchanged = models.IntegerField(default=0)
     deleted = models.IntegerField(default=0)
     failed = models.IntegerField(default=0, help_text="Workflows skipped with a warning.")
+    verified = models.IntegerField(
+        default=0, help_text="Workflows re-exported to verify them (their listing showed no change)."
+    )
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, default="")
 
@@ -248,6 +254,7 @@ class SyncRun(models.Model):
             "unchanged": self.unchanged,
             "deleted": self.deleted,
             "failed": self.failed,
+            "verified": self.verified,
         }
 
     def as_dict(self) -> dict[str, Any]:

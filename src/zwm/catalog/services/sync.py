@@ -4,12 +4,15 @@
 2. Authenticate (the client does, on the first call; a refused credential stops the sync).
 3. List every page of workflow definitions.
 4. Export only what is new or changed -- a different ``updatedAt`` or active version, or no
-   stored export yet; ``full=True`` exports everything -- on a thread pool sized to the
+   stored export yet -- and what was last exported more than ``ZWM_SYNC_VERIFY_HOURS`` ago:
+   an edit that moves neither ``updatedAt`` nor the version is caught by comparing content
+   hashes at least that often. ``full=True`` exports everything -- on a thread pool sized to the
    client's concurrency cap, *while* the listing continues. At most a small window of exports
    is in memory at once, so memory does not grow with the catalog.
 5. Save each workflow with its tasks and linkages in one transaction, from the coordinating
    thread only (SQLite allows one writer; worker threads do HTTP and parsing). The previous
-   export is kept as a :class:`WorkflowVersion` when the content changed.
+   export is kept as a :class:`WorkflowVersion` when the content changed (the last
+   ``ZWM_SYNC_VERSION_HISTORY`` distinct ones, :mod:`.history`).
 6. Tasks gone from an export are deleted (in step 5).
 7. Workflows gone from Zuora are deleted -- **only** after a listing that completed without
    error and with no fatal export error, **and** once Zuora confirms each is gone
@@ -43,11 +46,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
-from zwm.catalog.models import Customer, SyncRun, Workflow, WorkflowVersion
+from zwm.catalog.models import Customer, SyncRun, Workflow
 from zwm.catalog.services.bulk import insert_models
 from zwm.catalog.services.columns import cut_to_fit, text_limits
 from zwm.catalog.services.customers import build_client, credentials_for
 from zwm.catalog.services.extract import insert_graphs, overlong_fields, store_graph
+from zwm.catalog.services.history import keep_previous_export
 from zwm.catalog.services.sync_lock import SyncAlreadyRunning, sync_lock
 from zwm.config import get_config
 from zwm.zuora import (
@@ -153,6 +157,7 @@ class _Stored:
     values: dict[str, Any]
     content_hash: str
     has_export: bool
+    exported_at: datetime | None
 
 
 class SyncDeadlineExceeded(Exception):
@@ -212,6 +217,9 @@ class CustomerSync:
         """``time.monotonic()`` value after which no new work starts (None: no deadline)."""
         self.forbidden = 0
         """Exports Zuora refused with 403 (the OAuth user lacks a permission)."""
+        hours = get_config().sync_verify_hours
+        self.verify_before = timezone.now() - timedelta(hours=hours) if hours else None
+        """Exports downloaded before this are re-downloaded and compared (None: never)."""
         self.noted: set[str] = set()
         """Workflows whose listing item lacked a field or had one too long (warned about once)."""
         self.overlong: dict[str, list[str]] = {}
@@ -308,7 +316,7 @@ class CustomerSync:
         rows = (
             Workflow.objects.filter(customer=self.customer)
             .annotate(has_export=has_export)
-            .values("pk", "zuora_id", "content_hash", "has_export", *_DEFINITION_FIELDS)
+            .values("pk", "zuora_id", "content_hash", "has_export", "exported_at", *_DEFINITION_FIELDS)
         )
         for row in rows:
             self.stored[row["zuora_id"]] = _Stored(
@@ -316,6 +324,7 @@ class CustomerSync:
                 values={name: row[name] for name in _DEFINITION_FIELDS},
                 content_hash=row["content_hash"],
                 has_export=bool(row["has_export"]),
+                exported_at=row["exported_at"],
             )
 
     def _values(self, definition: WorkflowDefinition) -> dict[str, Any]:
@@ -348,6 +357,11 @@ class CustomerSync:
         if _needs_export(stored, definition, values, self.full):
             return True
         assert stored is not None
+        if self.verify_before is not None and (
+            stored.exported_at is None or stored.exported_at < self.verify_before
+        ):
+            self.run.verified += 1  # the listing says unchanged; the content hash will tell
+            return True
         if values != stored.values:
             workflow = Workflow(pk=stored.pk, last_synced_at=timezone.now(), **values)
             self.definition_updates.append(workflow)
@@ -480,39 +494,25 @@ class CustomerSync:
         changed = values != stored.values
         if workflow.content_hash != export.content_hash:
             if stored.has_export:
-                self._keep_previous(workflow, now)
+                keep_previous_export(workflow, export.content_hash, self.run, now)
             self._set_export(workflow, export, now)
             store_graph(workflow, export)
             changed = True
         for name, value in values.items():
             setattr(workflow, name, value)
-        workflow.last_synced_at = now
+        workflow.last_synced_at = workflow.exported_at = now
         workflow.save()
         if changed:
             self.run.updated += 1
         else:
             self.run.unchanged += 1
 
-    def _keep_previous(self, workflow: Workflow, now: datetime) -> None:
-        """Store the export about to be replaced (``workflow`` still holds its old fields)."""
-        WorkflowVersion.objects.create(
-            workflow=workflow,
-            version=workflow.version,
-            exported_version_id=workflow.exported_version_id,
-            export_json=Workflow.objects.filter(pk=workflow.pk).values_list("export_json", flat=True).get()
-            or "",
-            content_hash=workflow.content_hash,
-            zuora_updated_at=workflow.zuora_updated_at,
-            replaced_at=now,
-            sync_run=self.run,
-        )
-
     @staticmethod
     def _set_export(workflow: Workflow, export: WorkflowExport, now: datetime) -> None:
         workflow.export_json = export.canonical_json
         workflow.content_hash = export.content_hash
         workflow.exported_version_id = export.version_id or ""
-        workflow.last_synced_at = now
+        workflow.last_synced_at = workflow.exported_at = now
 
     def _flush_unchanged(self) -> None:
         now = timezone.now()
