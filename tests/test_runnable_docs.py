@@ -7,7 +7,8 @@ would type them and save the files, in an empty
 directory with a fresh SQLite database (``ZWM_DATA_DIR``), the ``zwm`` of this virtualenv
 on ``PATH``, ``set -euo pipefail`` (any failing command fails the test) and a real Zuora
 simulator whose address and credentials are in ``ZUORA_BASE_URL``, ``ZUORA_CLIENT_ID`` and
-``ZUORA_CLIENT_SECRET`` -- the same variables the docs ask a reader to set for a tenant.
+``ZUORA_CLIENT_SECRET`` (with ``ZWM_ZUORA_ALLOW_HTTP``) -- the variables the docs ask a reader
+to set for a tenant.
 """
 
 from __future__ import annotations
