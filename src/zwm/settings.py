@@ -11,6 +11,7 @@ import dj_database_url
 
 from zwm.config import get_config
 from zwm.ops.alerts.channels import configured as alert_channels
+from zwm.ops.logs import logging_config
 
 _config = get_config()
 
@@ -163,12 +164,4 @@ ZWM_SCHEDULE.append({"name": "ops-prune-history", "cron": "30 3 * * *", "job": "
 if alert_channels(_config):
     ZWM_SCHEDULE.append({"name": "ops-check-alerts", "cron": "* * * * *", "job": "zwm.ops.jobs.CheckAlerts"})
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": _config.log_level},
-    # httpx logs every request at INFO: one line per Zuora call drowns the worker's own lines.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
-}
+LOGGING = logging_config(_config)

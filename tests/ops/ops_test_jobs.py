@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -23,3 +24,18 @@ class FailsWhileFlagged(Job):
             raise RuntimeError(
                 f"Zuora said no: client_secret={self.secret} Authorization: Bearer {self.secret}"
             )
+
+
+@dataclass
+class LogsASecret(Job):
+    """Logs ``secret`` the careless ways a job might, then fails quoting it."""
+
+    secret: str
+
+    tries = 1
+
+    def handle(self) -> None:
+        log = logging.getLogger("zwm.catalog.services.sync")
+        log.info("calling Zuora with client_secret=%s", self.secret)
+        logging.getLogger("zwm.zuora.client").warning("retrying with Authorization: Bearer %s", self.secret)
+        raise RuntimeError(f"Zuora rejected password={self.secret}")

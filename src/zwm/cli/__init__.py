@@ -32,6 +32,26 @@ COMMAND_MODULES = (
 @click.version_option(__version__, prog_name="zwm")
 def cli() -> None:
     """Zuora Workflow Manager: catalog every Zuora Workflow of every tenant, kept in sync."""
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    """The same log handling (context, redaction, ZWM_LOG_FORMAT) for commands that never
+    start Django as for those that do (Django applies it again, identically, at set-up).
+    Left alone when the host process already has handlers (a test runner, an embedding
+    application) or when the settings are unusable (the command reports that itself)."""
+    import logging
+    import logging.config
+
+    from zwm.config import get_config
+    from zwm.ops.logs import logging_config
+
+    if logging.getLogger().handlers:
+        return
+    try:
+        logging.config.dictConfig(logging_config(get_config()))
+    except ConfigError:
+        return
 
 
 def _register() -> None:

@@ -28,6 +28,8 @@ class JobContext:
     queue: str
     batch_id: str | None = None
     max_tries: int | None = None
+    job_class: str = ""
+    """Dotted path of the job's class (for log lines and metrics)."""
     _reporter: Callable[[int], None] | None = field(default=None, repr=False)
     progress: int | None = None
 

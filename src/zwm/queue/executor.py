@@ -126,6 +126,7 @@ def execute(
         queue=envelope.queue,
         batch_id=envelope.batch_id,
         max_tries=max_tries,
+        job_class=envelope.job,
         _reporter=reporter,
     )
     job: Job | None = None

@@ -46,6 +46,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
+from zwm import logcontext
 from zwm.catalog.models import Customer, SyncRun, Workflow
 from zwm.catalog.services.bulk import insert_models
 from zwm.catalog.services.columns import cut_to_fit, text_limits
@@ -652,7 +653,8 @@ def sync_customer(
                 customer=customer, trigger=trigger, full=full, started_at=timezone.now()
             )
             lock.attach(run)
-            _run(customer, run, client, full=full, workers=workers, progress=progress)
+            with logcontext.bind(customer=customer.name, sync_run=run.pk):
+                _run(customer, run, client, full=full, workers=workers, progress=progress)
     except SyncAlreadyRunning as exc:
         log.info("sync of customer %s %s", customer.pk, exc)
         now = timezone.now()
