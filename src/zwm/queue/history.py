@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
+from zwm.queue import events
 from zwm.queue.job import Envelope
 from zwm.queue.models import JobExecution
 
@@ -95,7 +96,26 @@ def new_execution(envelope: Envelope, *, connection: str, reserved_at: float | N
         "wait_ms": _first_wait_ms(envelope, reserved_at),
     }
     model: Any = JobExecution  # the stubs type keyword construction only
-    return cast(JobExecution, model(*(values.get(name, default) for name, default in _field_defaults())))
+    row = cast(JobExecution, model(*(values.get(name, default) for name, default in _field_defaults())))
+    _emit(row, "started")
+    return row
+
+
+def _emit(row: JobExecution, kind: str) -> None:
+    """Tell :mod:`zwm.queue.events` listeners; nothing is built when none listens."""
+    if not events.listening():
+        return
+    events.emit(
+        events.JobEvent(
+            kind=kind,
+            job_id=row.job_uuid,
+            job_class=row.job_class,
+            queue=row.queue,
+            connection=row.connection,
+            attempt=row.attempt,
+            duration=row.duration_ms / 1000 if row.duration_ms is not None else None,
+        )
+    )
 
 
 def _first_wait_ms(envelope: Envelope, reserved_at: float | None) -> float | None:
@@ -121,6 +141,7 @@ def finish(row: JobExecution, status: str, *, message: str = "", progress: int |
     if status == Status.SUCCEEDED and row.progress is not None:
         row.progress = 100  # a job that reported progress and finished is done
     row.exception_message = message
+    _emit(row, status)
 
 
 @dataclass(frozen=True)

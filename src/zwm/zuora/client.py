@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import httpx
 
 from zwm import __version__
+from zwm.zuora import observe
 from zwm.zuora._retry import RETRYABLE_STATUSES, RetryPolicy, server_hint
 from zwm.zuora.auth import DEFAULT_TOKEN_CACHE, CachedToken, Credentials, TokenCache, TokenManager
 from zwm.zuora.errors import (
@@ -423,6 +424,7 @@ class ZuoraClient:
                 logger.info("Zuora refused the token for %s (HTTP 401); requesting a new one", what)
                 self._tokens.invalidate(token)
                 self._count(auth_refreshes=1)
+                observe.emit("refresh", httpx.URL(url).path)
                 refreshed = True
                 continue
             return self._json(response, what)
@@ -471,7 +473,9 @@ class ZuoraClient:
                     f"Zuora {what} returned an undecodable body", reason=str(exc), track_id=self.track_id
                 ) from exc
             hint = None
-            if response is not None:
+            if response is None:
+                observe.emit("response", httpx.URL(url).path)
+            else:
                 self._observe(response, what)
                 if response.status_code not in RETRYABLE_STATUSES:
                     return response
@@ -496,6 +500,7 @@ class ZuoraClient:
             self._count(retries=1, waited_seconds=wait)
 
     def _observe(self, response: httpx.Response, what: str) -> None:
+        observe.emit("response", response.request.url.path, response.status_code)
         if response.headers.get("Content-Encoding", "").lower() == "gzip":
             self._count(gzip_responses=1)
         headers = response.headers
