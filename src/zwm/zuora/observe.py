@@ -16,6 +16,7 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"\d|^[0-9a-f]{16,}$", re.IGNORECASE)
+_VERSION = re.compile(r"v\d+")
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,10 @@ _listeners: list[Listener] = []
 
 
 def endpoint_of(path: str) -> str:
-    """``/v1/workflows/123/export`` -> ``/v1/workflows/{id}/export``."""
-    return "/".join("{id}" if _ID.search(part) and part != "v1" else part for part in path.split("/"))
+    """``/workflows/123/export`` -> ``/workflows/{id}/export`` (``/v1`` and the like kept)."""
+    return "/".join(
+        "{id}" if _ID.search(part) and not _VERSION.fullmatch(part) else part for part in path.split("/")
+    )
 
 
 def subscribe(listener: Listener) -> None:
