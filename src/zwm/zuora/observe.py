@@ -3,17 +3,15 @@
 Every HTTP response -- and every request that got none -- is reported with its endpoint
 (the URL path with ids replaced by ``{id}``, so there are a handful of endpoints, not one
 per workflow) and its status; a token replaced after a 401 is reported as a refresh. The
-client imports no listener; a listener that raises is logged and ignored.
+client imports no listener (:mod:`zwm.listeners`).
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+from zwm.listeners import Listeners
 
 _ID = re.compile(r"\d|^[0-9a-f]{16,}$", re.IGNORECASE)
 _VERSION = re.compile(r"v\d+")
@@ -28,8 +26,8 @@ class ZuoraEvent:
     status: int | None = None
 
 
-Listener = Callable[[ZuoraEvent], None]
-_listeners: list[Listener] = []
+listeners: Listeners[ZuoraEvent] = Listeners("Zuora event")
+subscribe, unsubscribe = listeners.subscribe, listeners.unsubscribe
 
 
 def endpoint_of(path: str) -> str:
@@ -39,22 +37,6 @@ def endpoint_of(path: str) -> str:
     )
 
 
-def subscribe(listener: Listener) -> None:
-    if listener not in _listeners:
-        _listeners.append(listener)
-
-
-def unsubscribe(listener: Listener) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
-
-
 def emit(kind: str, path: str, status: int | None = None) -> None:
-    if not _listeners:
-        return
-    event = ZuoraEvent(kind, endpoint_of(path), status)
-    for listener in list(_listeners):
-        try:
-            listener(event)
-        except Exception:
-            log.exception("Zuora event listener %r failed", listener)
+    if listeners:
+        listeners.emit(ZuoraEvent(kind, endpoint_of(path), status))
