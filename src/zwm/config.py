@@ -48,6 +48,7 @@ class Config:
     queue_after_commit: bool = True
     queue_failed_driver: str = "database"
     queue_prefix: str = "zwm"
+    queue_max_recoveries: int = 3
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     log_level: str = "INFO"
     debug: bool = False
@@ -378,6 +379,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Prefix of every Redis key of the queue, so several installations can share one Redis "
         "(no braces, colons or spaces).",
         _queue_prefix,
+    ),
+    Setting(
+        "ZWM_QUEUE_MAX_RECOVERIES",
+        "queue_max_recoveries",
+        "3",
+        "Times a job may be recovered from a worker lost while holding it (killed, out of memory, "
+        "host gone) before it fails as poison. A recovery uses none of the job's tries; a job class "
+        "can set its own `max_recoveries`.",
+        _number(minimum=0, integer=True),
     ),
     Setting(
         "REDIS_URL",

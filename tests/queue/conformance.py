@@ -170,7 +170,8 @@ class DriverConformance:
         time.sleep(SHORT + 0.1)
         rescued = driver.reserve([queue], lease=LEASE)[0]
         assert rescued.envelope.id == lost.envelope.id
-        assert rescued.envelope.attempts == 2
+        # A recovery, not a try: the lost worker's try is made again (issue point 2).
+        assert (rescued.envelope.attempts, rescued.envelope.recoveries) == (1, 1)
         assert rescued.token != lost.token
         # The worker that lost its lease can change nothing any more.
         assert driver.extend([lost], lease=LEASE) == [False]
@@ -180,6 +181,43 @@ class DriverConformance:
         assert driver.counts([queue])[queue].reserved == 1
         assert driver.complete(rescued) is True
         assert driver.counts([queue])[queue] == QueueCounts()
+
+    def test_recoveries_accumulate_and_tries_stay_with_releases(self, driver: Driver, queue: str) -> None:
+        driver.push([envelope(queue)])
+        lost = driver.reserve([queue], lease=SHORT)[0]
+        time.sleep(SHORT + 0.1)
+        again = driver.reserve([queue], lease=SHORT)[0]
+        time.sleep(SHORT + 0.1)
+        third = driver.reserve([queue], lease=LEASE)[0]
+        assert [(r.envelope.attempts, r.envelope.recoveries) for r in (lost, again, third)] == [
+            (1, 0),
+            (1, 1),
+            (1, 2),
+        ]
+        assert driver.release(third)
+        retried = driver.reserve([queue], lease=LEASE)[0]
+        assert (retried.envelope.attempts, retried.envelope.recoveries) == (2, 2)
+
+    def test_give_back_returns_unstarted_jobs_in_place_without_a_try(
+        self, driver: Driver, queue: str
+    ) -> None:
+        driver.push([envelope(queue, i=i) for i in range(4)])
+        held = driver.reserve([queue], lease=LEASE, limit=3)
+        assert driver.give_back(held[1:]) == [True, True]
+        assert driver.give_back(held[1:]) == [False, False]  # fenced: no longer reserved by them
+        assert driver.counts([queue])[queue] == QueueCounts(waiting=3, reserved=1)
+        again = driver.reserve([queue], lease=LEASE, limit=3)
+        assert [r.envelope.args["i"] for r in again] == [1, 2, 3]
+        assert [(r.envelope.attempts, r.envelope.recoveries) for r in again] == [(1, 0)] * 3
+        assert driver.give_back([]) == []
+
+    def test_give_back_after_a_lapsed_lease_is_refused(self, driver: Driver, queue: str) -> None:
+        driver.push([envelope(queue)])
+        lost = driver.reserve([queue], lease=SHORT)[0]
+        time.sleep(SHORT + 0.1)
+        rescued = driver.reserve([queue], lease=LEASE)[0]
+        assert driver.give_back([lost]) == [False]
+        assert driver.complete(rescued) is True
 
     def test_extend_keeps_the_job(self, driver: Driver, queue: str) -> None:
         driver.push([envelope(queue)])

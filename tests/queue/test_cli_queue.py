@@ -153,7 +153,7 @@ def test_monitor_json_and_max_alert(capsys: pytest.CaptureFixture[str]) -> None:
         "busy": {"waiting": 1, "delayed": 1, "reserved": 0, "failed": 1},
         "idle": {"waiting": 0, "delayed": 0, "reserved": 0, "failed": 0},
     }
-    assert data["totals"] == {"succeeded": 0, "failed": 0}
+    assert data["totals"] == {"succeeded": 0, "failed": 0, "failed_jobs": 1}
 
     code, out, err = zwm(capsys, "queue:monitor", "busy", "--max", "0")
     assert code == 1

@@ -55,7 +55,7 @@ def test_wait_returns_when_a_delayed_job_comes_due(driver: RedisDriver) -> None:
 def test_wait_returns_when_a_lease_lapses(driver: RedisDriver) -> None:
     driver.push([job()])
     driver.reserve(["default"], lease=0.3)
-    assert [r.envelope.attempts for r in idle_loop(driver)] == [2]
+    assert [(r.envelope.attempts, r.envelope.recoveries) for r in idle_loop(driver)] == [(1, 1)]
 
 
 def test_wait_never_sleeps_while_work_is_waiting(driver: RedisDriver) -> None:
@@ -99,7 +99,7 @@ def test_redelivered_job_goes_before_the_backlog(driver: RedisDriver) -> None:
     driver.push([job(n=i) for i in range(1, 4)])
     time.sleep(0.3)
     [again] = driver.reserve(["default"], lease=30)
-    assert (again.envelope.id, again.envelope.attempts) == (first.id, 2)
+    assert (again.envelope.id, again.envelope.attempts, again.envelope.recoveries) == (first.id, 1, 1)
 
 
 def test_missing_or_garbage_entries_are_failed_with_the_reason(driver: RedisDriver) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rediskit import DURABLE, PrivateServers
+from rediskit import DURABLE, PrivateRedis, PrivateServers
 from workerkit import Workers, lines, wait_for
 from zwm_test_jobs import KillsRedis, SlowMark
 
@@ -53,7 +53,7 @@ def test_a_job_whose_worker_is_killed_completes_later_exactly_once(
     workers, driver = redis_workers
     envelope = Envelope.for_job(SlowMark(str(marker), 2.0))
     driver.push([envelope])
-    options = ("queue:work", "--connection", "redis", "--lease", "1", "--tries", "3", "--sleep", "0.2")
+    options = ("queue:work", "--connection", "redis", "--lease", "1", "--sleep", "0.2")
     first = workers.start(*options)
     wait_for(lambda: any(line.startswith("start") for line in lines(marker)), what="job start")
     os.kill(first.pid, signal.SIGKILL)
@@ -67,7 +67,7 @@ def test_a_job_whose_worker_is_killed_completes_later_exactly_once(
     assert code == 0, err
     assert [line.split()[0] for line in lines(marker)] == ["start", "start", "done"]
     runs = JobExecution.objects.filter(job_uuid=envelope.id, status="succeeded")
-    assert [r.attempt for r in runs] == [2]
+    assert [r.attempt for r in runs] == [1]  # the recovery used no try
     assert driver.counts(["default"]) == {"default": driver.counts(["empty"])["empty"]}
 
 
@@ -96,20 +96,10 @@ def test_every_job_completes_when_redis_crashes_and_restarts_under_workers(
         driver = on_redis(workers, server.url)
         envelopes = [Envelope.for_job(diagnostics.Noop()) for _ in range(600)]
         driver.push(envelopes)
-        # --tries 5: a reservation whose reply died with the server lapses and is delivered
-        # again, which counts an attempt (as a killed worker's does).
+        # Default tries (1): a reservation whose reply died with the server lapses and is
+        # recovered, which uses no try (as a killed worker's jobs are).
         supervisor = workers.start(
-            "queue:work",
-            "--connection",
-            "redis",
-            "--processes",
-            "2",
-            "--lease",
-            "2",
-            "--tries",
-            "5",
-            "--sleep",
-            "0.2",
+            "queue:work", "--connection", "redis", "--processes", "2", "--lease", "2", "--sleep", "0.2"
         )
         wait_for(lambda: len(succeeded_ids()) >= 100, timeout=60, what="100 jobs processed")
         server.kill()
@@ -123,6 +113,28 @@ def test_every_job_completes_when_redis_crashes_and_restarts_under_workers(
         counts = driver.counts(["default"])["default"]
         assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
         assert not FailedJob.objects.exists()
+
+
+def _work_through_the_outage(
+    workers: Workers, server: PrivateRedis, log: Path, *options: str, log_level: str = "WARNING"
+) -> int:
+    """Run one ``--stop-when-empty`` worker (long lease) while a job SIGKILLs ``server``;
+    restart the server once the worker has met the outage; the worker's exit code."""
+    with log.open("w") as stderr:
+        args: tuple[str, ...] = ("queue:work", "--connection", "redis", "--lease", "600", *options)
+        args += ("--stop-when-empty", "--sleep", "0.1")
+        env = {**workers.env, "LOG_LEVEL": log_level}
+        worker = subprocess.Popen(workers.command(*args), env=env, stderr=stderr)
+    try:
+        wait_for(lambda: server.process is not None and server.process.poll() is not None, what="kill")
+        wait_for(lambda: "queue backend unavailable" in log.read_text(), what="the outage in the log")
+        server.kill()
+        server.start()
+        return worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
 
 
 def test_a_success_whose_acknowledgement_met_an_outage_is_acknowledged_after_it(
@@ -139,25 +151,40 @@ def test_a_success_whose_acknowledgement_met_an_outage_is_acknowledged_after_it(
         envelope = Envelope.for_job(KillsRedis(str(marker), server.process.pid))
         driver.push([envelope])
         log = tmp_path / "worker.log"
-        with log.open("w") as stderr:
-            args: tuple[str, ...] = ("queue:work", "--connection", "redis", "--lease", "600")
-            args += ("--stop-when-empty", "--sleep", "0.1")
-            worker = subprocess.Popen(workers.command(*args), env=workers.env, stderr=stderr)
-        try:
-            wait_for(lambda: server.process is not None and server.process.poll() is not None, what="kill")
-            wait_for(lambda: "queue backend unavailable" in log.read_text(), what="the outage in the log")
-            server.kill()
-            server.start()
-            code = worker.wait(timeout=60)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait(timeout=10)
+        code = _work_through_the_outage(workers, server, log)
 
         assert code == 0, log.read_text()
         assert lines(marker) == ["ran"]
         runs = JobExecution.objects.filter(job_uuid=envelope.id)
         assert [r.status for r in runs] == ["succeeded"]
+        counts = driver.counts(["default"])["default"]
+        assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
+        driver.close()
+
+
+def test_jobs_held_when_the_backend_fails_are_given_back_at_once_when_it_returns(
+    workers: Workers, tmp_path: Path, marker: Path
+) -> None:
+    """Issue point 1: the worker meets an outage with prefetched jobs in hand (inline jobs,
+    ``--timeout 0``). It gives them back once Redis answers again, tries unused; a lease far
+    longer than the test means they can only run again this soon through that give-back."""
+    with PrivateServers(tmp_path) as servers:
+        server = servers.start(*DURABLE)
+        driver = on_redis(workers, server.url)
+        assert server.process is not None
+        warm_up = [Envelope.for_job(diagnostics.Noop()) for _ in range(60)]
+        killer = Envelope.for_job(KillsRedis(str(marker), server.process.pid))
+        behind = [Envelope.for_job(diagnostics.Sleep(0.01)) for _ in range(40)]
+        driver.push([*warm_up, killer, *behind])
+        log = tmp_path / "worker.log"
+        code = _work_through_the_outage(workers, server, log, "--timeout", "0", log_level="INFO")
+
+        assert code == 0, log.read_text()
+        assert "jobs not started" in log.read_text()
+        everyone = {e.id for e in (*warm_up, killer, *behind)}
+        assert succeeded_ids() == everyone
+        assert not JobExecution.objects.filter(attempt__gt=1).exists()
+        assert not FailedJob.objects.exists()
         counts = driver.counts(["default"])["default"]
         assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
         driver.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ from zwm_test_jobs import KillsItsWorker, SlowMark
 
 from zwm.queue import diagnostics
 from zwm.queue.dispatch import dispatch, dispatch_many
+from zwm.queue.history import WORKER_LOST
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob, Worker
 
 pytestmark = [pytest.mark.backends]
@@ -24,12 +26,13 @@ def succeeded(job_id: str) -> int:
 
 def test_a_job_whose_worker_is_killed_completes_later_exactly_once(workers: Workers, marker: Path) -> None:
     job_id = dispatch(SlowMark(str(marker), 2.0))
-    first = workers.start("queue:work", "--lease", "1", "--tries", "3", "--sleep", "0.2")
+    first = workers.start("queue:work", "--lease", "1", "--sleep", "0.2")
     wait_for(lambda: any(line.startswith("start") for line in lines(marker)), what="job start")
+    wait_for(lambda: JobExecution.objects.filter(status="running").exists(), what="its running row")
 
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
-    second = workers.start("queue:work", "--lease", "1", "--tries", "3", "--sleep", "0.2")
+    second = workers.start("queue:work", "--lease", "1", "--sleep", "0.2")
     wait_for(lambda: succeeded(str(job_id)) == 1, timeout=30, what="the job to succeed in the second worker")
     code, _, err = workers.stop(second)
 
@@ -43,12 +46,18 @@ def test_a_job_whose_worker_is_killed_completes_later_exactly_once(workers: Work
     assert succeeded(str(job_id)) == 1
     assert QueuedJob.objects.count() == 0
     assert not FailedJob.objects.exists()
-    attempts = JobExecution.objects.filter(job_uuid=job_id).order_by("attempt")
-    assert [r.attempt for r in attempts if r.status == "succeeded"] == [2]
+    # Issue point 2: the worker's death used none of the job's tries (the default, one: the
+    # recovery makes the same attempt again), and the dead execution's row is closed as
+    # "worker lost", not left running.
+    rows = list(JobExecution.objects.filter(job_uuid=job_id).order_by("id"))
+    assert [(r.attempt, r.status) for r in rows] == [(1, "failed"), (1, "succeeded")]
+    assert rows[0].exception_message == WORKER_LOST
 
 
-def test_a_poison_job_stops_after_its_tries_and_lands_in_failed_jobs(workers: Workers, marker: Path) -> None:
-    job_id = dispatch(KillsItsWorker(str(marker)))  # tries = 2
+def test_a_poison_job_stops_after_its_recoveries_and_lands_in_failed_jobs(
+    workers: Workers, marker: Path
+) -> None:
+    job_id = dispatch(KillsItsWorker(str(marker)))  # max_recoveries = 2
     codes = []
     for _ in range(5):
         # Start each worker only once the dead one's lease has lapsed, so every run takes the job.
@@ -67,15 +76,49 @@ def test_a_poison_job_stops_after_its_tries_and_lands_in_failed_jobs(workers: Wo
     assert codes == [-signal.SIGKILL, -signal.SIGKILL, 0]
     assert lines(marker) == ["attempt", "attempt"]
     failure = FailedJob.objects.get(uuid=job_id)
-    assert "attempted too many times" in failure.exception_message
-    assert failure.exception_type == "zwm.queue.executor.MaxAttemptsExceeded"
+    assert "failed as poison: its worker was lost 2 times" in failure.exception_message
+    assert failure.exception_type == "zwm.queue.executor.PoisonJob"
     assert QueuedJob.objects.count() == 0
+    # Issue point 12: the poison ending is an execution that failed, so the totals count it,
+    # and failed_jobs is what queue:failed lists.
+    assert JobExecution.objects.filter(job_uuid=job_id, status="failed").exists()
+    assert not JobExecution.objects.filter(status="running").exists()
+    totals = json.loads(workers.run("queue:monitor", "--json").stdout)["totals"]
+    listed = json.loads(workers.run("queue:failed", "--json").stdout)
+    assert totals["failed"] == JobExecution.objects.filter(status="failed").count() >= 1
+    assert totals["failed_jobs"] == len(listed) == 1
+
+
+def test_jobs_prefetched_by_a_killed_worker_run_later_without_using_a_try(
+    workers: Workers, marker: Path
+) -> None:
+    """Issue points 1 and 2: the jobs held behind the one running when the worker died are
+    recovered; with the default of one try, none of them may land in failed jobs."""
+    warm_up = dispatch_many([diagnostics.Noop() for _ in range(100)])
+    killer = dispatch(KillsItsWorker(str(marker)))
+    behind = dispatch_many([diagnostics.Noop() for _ in range(100)])
+
+    codes = []
+    while QueuedJob.objects.exists() and len(codes) < 5:
+        wait_for(
+            lambda: not QueuedJob.objects.filter(available_at__gt=time.time()).exists(),
+            what="the dead worker's leases to lapse",
+        )
+        codes.append(workers.work("--stop-when-empty", "--lease", "1", "--sleep", "0.1").returncode)
+
+    # The killer kills its worker twice (max_recoveries = 2), then fails as poison.
+    assert codes == [-signal.SIGKILL, -signal.SIGKILL, 0]
+    succeeded = set(JobExecution.objects.filter(status="succeeded").values_list("job_uuid", flat=True))
+    assert succeeded >= {str(i) for i in warm_up + behind}
+    assert set(FailedJob.objects.values_list("uuid", flat=True)) == {str(killer)}
+    assert not JobExecution.objects.filter(status="succeeded", attempt__gt=1).exists()
 
 
 def test_thousand_jobs_two_processes_and_a_kill_lose_nothing(workers: Workers) -> None:
     ids = set(dispatch_many([diagnostics.Noop() for _ in range(1000)]))
+    # Default tries (1): a killed worker's jobs must be recovered, not failed (issue 8's report).
     supervisor = workers.start(
-        "queue:work", "--processes", "2", "--lease", "1", "--tries", "3", "--sleep", "0.2", "--name", "t"
+        "queue:work", "--processes", "2", "--lease", "1", "--sleep", "0.2", "--name", "t"
     )
 
     def done() -> int:

@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 from workerkit import Workers, lines, wait_for
-from zwm_test_jobs import BadCredentials, Crash, FailsFirst, Flaky, Hangs, Mark, Progress, SlowMark
+from zwm_test_jobs import (
+    BadCredentials,
+    Chatty,
+    Crash,
+    FailsFirst,
+    Flaky,
+    Hangs,
+    KillsItsExecutorLater,
+    Mark,
+    Progress,
+    SlowMark,
+    StartsAChildAndHangs,
+)
 
 from zwm.queue import diagnostics
 from zwm.queue.dispatch import dispatch, dispatch_many
@@ -278,3 +290,53 @@ def test_without_timeout_a_job_runs_inline_and_keeps_its_lease(workers: Workers,
     assert pid in {first.pid, second.pid}  # ran in the worker process itself
     assert workers.stop(first)[0] == 0
     assert workers.stop(second)[0] == 0
+
+
+def test_a_job_reporting_progress_many_times_a_second_keeps_its_lease(workers: Workers, marker: Path) -> None:
+    """Issue point 3: the heartbeat runs by the clock, not when the job is quiet. Without it
+    the one-second lease lapses under the chatty job and the second worker runs it again."""
+    job_id = dispatch(Chatty(str(marker), 3.0))
+    options = ("queue:work", "--lease", "1", "--sleep", "0.1")
+    first, second = workers.start(*options), workers.start(*options)
+
+    wait_for(lambda: statuses(str(job_id)) == ["succeeded"], timeout=30, what="success")
+
+    assert [line.split()[0] for line in lines(marker)] == ["start", "done"]
+    assert workers.stop(first)[0] == 0
+    assert workers.stop(second)[0] == 0
+
+
+def test_an_executor_that_died_while_idle_is_replaced_and_the_next_job_runs(
+    workers: Workers, marker: Path
+) -> None:
+    """Issue point 9: nothing ran in the dead child, so the next job must not fail for it."""
+    first = dispatch(KillsItsExecutorLater(str(marker)))
+    worker = workers.start("queue:work", *FAST)
+    wait_for(lambda: "killed" in lines(marker), what="the idle executor to be killed")
+    second = dispatch(Mark(str(marker), "next"))
+
+    wait_for(lambda: statuses(str(second)) == ["succeeded"], what="the next job to succeed")
+
+    assert statuses(str(first)) == ["succeeded"]
+    assert not FailedJob.objects.exists()
+    assert workers.stop(worker)[0] == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie is dead, only not reaped yet
+
+
+def test_a_timeout_kills_the_processes_the_job_started(workers: Workers, marker: Path) -> None:
+    """Issue point 9: the whole process group of the executor goes, not only the child."""
+    job_id = dispatch(StartsAChildAndHangs(str(marker)))
+
+    result = workers.work("--stop-when-empty", *FAST)
+
+    assert result.returncode == 0, result.stderr
+    assert statuses(str(job_id)) == ["timed_out"]
+    grandchild = int(lines(marker)[0])
+    wait_for(lambda: not _alive(grandchild), timeout=5, what="the job's own subprocess to be killed")

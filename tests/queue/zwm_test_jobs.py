@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class KillsItsWorker(Job):
     """Poison: SIGKILLs the worker process running it (the executor's parent)."""
 
     path: str
-    tries: ClassVar[int | None] = 2
+    max_recoveries: ClassVar[int | None] = 2
 
     def handle(self) -> None:
         append(self.path, "attempt")
@@ -193,3 +194,48 @@ class KillsRedis(Job):
     def handle(self) -> None:
         append(self.path, "ran")
         os.kill(self.pid, signal.SIGKILL)
+
+
+@dataclass
+class Chatty(Job):
+    """Reports progress about 20 times a second for ``seconds``, marking its start and end."""
+
+    path: str
+    seconds: float = 2.5
+
+    def handle(self) -> None:
+        assert self.context is not None
+        append(self.path, f"start {os.getpid()}")
+        deadline = time.monotonic() + self.seconds
+        step = 0
+        while time.monotonic() < deadline:
+            step += 1
+            self.context.report_progress(step % 100)
+            time.sleep(0.05)
+        append(self.path, "done")
+
+
+@dataclass
+class KillsItsExecutorLater(Job):
+    """Succeeds, leaving a process behind that SIGKILLs this executor child once it is idle,
+    then notes that it did."""
+
+    path: str
+
+    def handle(self) -> None:
+        script = f"sleep 0.3; kill -9 {os.getpid()}; echo killed >> {self.path}"
+        subprocess.Popen(["sh", "-c", script], start_new_session=True)
+        append(self.path, "ran")
+
+
+@dataclass
+class StartsAChildAndHangs(Job):
+    """Starts a long ``sleep`` (noting its pid), then blocks past its timeout."""
+
+    path: str
+    timeout: ClassVar[float | None] = 1.0
+
+    def handle(self) -> None:
+        child = subprocess.Popen(["sleep", "300"])
+        append(self.path, str(child.pid))
+        time.sleep(3600)

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from zwm.cli.base import OperationFailed, echo_json, json_option, setup_django
-from zwm.config import QUEUE_CONNECTIONS
+from zwm.config import QUEUE_CONNECTIONS, get_config
 
 _UNITS = {
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
@@ -198,7 +198,12 @@ def work(
         connection=connection,
         queues=queues,
         sleep=sleep,
-        defaults=Defaults(tries=tries, backoff=backoff, timeout=timeout or None),
+        defaults=Defaults(
+            tries=tries,
+            backoff=backoff,
+            timeout=timeout or None,
+            recoveries=get_config().queue_max_recoveries,
+        ),
         lease=lease,
         max_jobs=max_jobs,
         max_time=max_time,
@@ -215,8 +220,6 @@ def work(
 
 
 def _default_connection() -> str:
-    from zwm.config import get_config
-
     return get_config().queue_connection
 
 
@@ -398,7 +401,9 @@ def monitor(queues: str | None, connection: str | None, maximum: int | None, as_
     """Waiting, delayed, reserved and failed jobs per queue, and execution totals.
 
     With --json it prints {"queues": {NAME: {"waiting", "delayed", "reserved", "failed"}},
-    "totals": {"succeeded", "failed"}, "alerts": [...]}. With --max N it exits 1 when a
+    "totals": {"succeeded", "failed", "failed_jobs"}, "alerts": [...]}: "failed" counts failed
+    executions (every way one can end badly), "failed_jobs" what queue:failed lists. With --max N
+    it exits 1 when a
     queue has more than N waiting jobs.
     """
     names = _queues(queues) if queues else None
@@ -418,7 +423,10 @@ def monitor(queues: str | None, connection: str | None, maximum: int | None, as_
             [(name, s.waiting, s.delayed, s.reserved, s.failed) for name, s in result.queues.items()],
             ["Queue", "Waiting", "Delayed", "Reserved", "Failed"],
         )
-        click.echo(f"Executions: {result.succeeded} succeeded, {result.failed} failed")
+        click.echo(
+            f"Executions: {result.succeeded} succeeded, {result.failed} failed;"
+            f" {result.failed_jobs} failed jobs"
+        )
     for alert in alerts:
         click.echo(f"ALERT: {alert}", err=True)
     if alerts:

@@ -6,8 +6,10 @@ that leaks memory or crashes the interpreter takes the worker with it. The worke
 keeps one long-lived child per worker process, forked once and fed jobs over a pipe: the
 pipe costs tens of microseconds per job, where a fork per job costs milliseconds (RQ's
 design), so no-op throughput stays high. When a job outlives its timeout the worker
-SIGKILLs the child and forks a fresh one; when the child dies on its own (segfault,
-``os._exit``, the OOM killer) the job fails with that reason and a new child is forked.
+SIGKILLs the child's whole process group (the job's own subprocesses too) and forks a fresh
+one; when the child dies on its own under a job (segfault, ``os._exit``, the OOM killer)
+the job fails with that reason and a new child is forked. A child found dead between jobs
+is replaced before the next one is sent: nothing was running in it, so nothing fails.
 
 Requests are pipelined: :meth:`Executor.submit` sends several jobs in one message, the child
 runs them in order and streams one result per job back, and :meth:`Executor.next_result`
@@ -54,12 +56,12 @@ class ExecutorCrashed(Exception):
     """The process running the job died under it (a signal, ``os._exit``, the OOM killer)."""
 
 
-class MaxAttemptsExceeded(Exception):
-    """The job was handed out more times than its tries: its workers keep dying on it."""
+class PoisonJob(Exception):
+    """The job's workers were lost while holding it too many times: it is likely what kills them."""
 
 
 _HOOK_EXCEPTIONS: dict[str, type[Exception]] = {
-    cls.__name__: cls for cls in (JobTimedOut, ExecutorCrashed, MaxAttemptsExceeded)
+    cls.__name__: cls for cls in (JobTimedOut, ExecutorCrashed, PoisonJob)
 }
 
 
@@ -185,6 +187,8 @@ def _reset_db_connections() -> None:
 
 
 def _child_main(channel: Connection, parent_pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # a group of its own: a timeout kills what the job started, too
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent_pid)
@@ -236,6 +240,8 @@ class Executor:
         self.pid: int | None = None
         self._channel: Connection | None = None
         self._in_flight = 0
+        self._exit_status: int | None = None
+        """How the child ended, when :meth:`_exited` reaped it before :meth:`_reap` ran."""
         self._since = 0.0
         """When the child started the request at the head of the pipeline (monotonic)."""
 
@@ -265,6 +271,8 @@ class Executor:
             finally:
                 os._exit(code)
         theirs.close()
+        with contextlib.suppress(OSError):  # also here: whichever runs first makes the group
+            os.setpgid(pid, pid)
         self.pid, self._channel = pid, ours
         log.debug("executor process %d started", pid)
 
@@ -277,6 +285,8 @@ class Executor:
         that failed (:attr:`in_flight` drops to 0): the caller submits them again."""
         if not messages:
             return
+        if self._channel is not None and self._in_flight == 0 and self._exited():
+            log.warning("executor process %s while idle; starting a new one", self._reap())
         if self._channel is None:
             self._spawn()
         assert self._channel is not None
@@ -299,30 +309,38 @@ class Executor:
         ``timeout`` counts from when the child started that request (the previous result's
         arrival). Returns the child's result (``None`` for a hook request), a ``timed_out``
         result after killing the child, or a ``crashed`` result if the child died.
+
+        ``tick`` (which renews the leases) runs every ``tick_every`` seconds by the clock,
+        not only when the pipe is quiet: a job that reports progress many times a second
+        must not starve its own heartbeat and lose its lease.
         """
         assert self._channel is not None, "nothing was submitted"
         assert self._in_flight > 0, "nothing was submitted"
         channel = self._channel
         deadline = None if timeout is None else self._since + timeout
+        next_tick = time.monotonic() + tick_every
         try:
             while True:
                 if channel.poll(0):
                     reply = json.loads(channel.recv_bytes())
-                    if "progress" in reply:
-                        on_progress(int(reply["progress"]))
-                        continue
-                    self._in_flight -= 1
-                    self._since = time.monotonic()
-                    raw = reply["result"]
-                    return None if raw is None else Result.from_json(raw)
-                wait = tick_every if deadline is None else min(tick_every, deadline - time.monotonic())
-                if wait <= 0:
+                    if "progress" not in reply:
+                        self._in_flight -= 1
+                        self._since = time.monotonic()
+                        raw = reply["result"]
+                        return None if raw is None else Result.from_json(raw)
+                    on_progress(int(reply["progress"]))
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     self.kill()
                     return Result(
                         "timed_out", FailureInfo(_qualified(JobTimedOut), f"timed out after {timeout:g} s")
                     )
-                if not channel.poll(wait):
+                if now >= next_tick:
+                    next_tick = now + tick_every
                     tick()
+                    now = time.monotonic()
+                wait = next_tick - now if deadline is None else min(next_tick, deadline) - now
+                channel.poll(max(0.0, wait))
         except (EOFError, OSError):
             reason = self._reap()
             return Result("crashed", FailureInfo(_qualified(ExecutorCrashed), f"executor process {reason}"))
@@ -341,11 +359,26 @@ class Executor:
         self.submit([message])
         return self.next_result(timeout=timeout, tick=tick, on_progress=on_progress, tick_every=tick_every)
 
+    def _exited(self) -> bool:
+        """Has the child died? (Reaped if so; :meth:`_reap` then reports how.)"""
+        assert self.pid is not None
+        try:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if done:
+            self._exit_status = status
+        return bool(done)
+
     def kill(self) -> None:
-        """SIGKILL the child (a job past its timeout); the next job forks a new one."""
+        """SIGKILL the child and every process of its group (a job past its timeout, and
+        whatever it started); the next job forks a new one."""
         if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
         self._reap()
 
     def _reap(self) -> str:
@@ -355,10 +388,13 @@ class Executor:
             self._channel.close()
             self._channel = None
         if self.pid is not None:
-            with contextlib.suppress(ChildProcessError):
-                _, status = os.waitpid(self.pid, 0)
+            status = self._exit_status
+            if status is None:
+                with contextlib.suppress(ChildProcessError):
+                    _, status = os.waitpid(self.pid, 0)
+            if status is not None:
                 reason = _describe_exit(status)
-            self.pid = None
+            self.pid, self._exit_status = None, None
         return reason
 
     def close(self, grace: float = 5.0) -> None:

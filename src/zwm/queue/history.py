@@ -11,8 +11,9 @@ when it ends. Flushing happens between jobs and while the worker waits on a runn
 never inside a job.
 
 A worker that is SIGKILLed loses its unflushed rows (at most one interval's worth) and
-leaves its running row behind; when the job runs again, its stale ``running`` rows are
-closed as failed ("worker lost"), so the dashboard does not show a ghost forever.
+leaves its running row behind; when the job is recovered (or retried), its stale
+``running`` rows are closed as failed ("worker lost"), so the dashboard does not show a
+ghost forever and the totals count the lost execution as failed.
 """
 
 from __future__ import annotations
@@ -174,9 +175,11 @@ class HistoryBuffer:
         if self._oldest is None:
             self._oldest = time.monotonic()
 
-    def started(self, row: JobExecution) -> None:
+    def started(self, row: JobExecution, *, recovered: bool = False) -> None:
+        """``row`` started; ``recovered``: its job comes back from a lost worker, whose
+        execution (same attempt) is closed as "worker lost" if it is still ``running``."""
         self._new.append(row)
-        if row.attempt > 1:
+        if row.attempt > 1 or recovered:
             self._retried.append((row.job_uuid, row.attempt))
         self._touch()
 
@@ -204,6 +207,8 @@ class HistoryBuffer:
         changed = [row for row in self._changed.values() if row.pk is not None]
         try:
             with transaction.atomic():
+                if retried:  # before inserting: the rows inserted now are live ones
+                    _close_stale(retried)
                 running = [row for row in new if row.status == Status.RUNNING]
                 if len(running) < len(new):
                     _insert_finished([row for row in new if row.status != Status.RUNNING])
@@ -212,8 +217,6 @@ class HistoryBuffer:
                     _resolve_missing_pks(running)
                 if changed:
                     JobExecution.objects.bulk_update(changed, _FINAL_FIELDS, batch_size=self.max_rows)
-                if retried:
-                    _close_stale(retried)
         except DatabaseError:
             _unsave(new)
             self._trim()
@@ -324,8 +327,10 @@ def _resolve_missing_pks(rows: list[JobExecution]) -> None:
 
 
 def _close_stale(retried: list[tuple[str, int]]) -> None:
+    """Close the ``running`` rows of earlier executions of these jobs: their workers are gone
+    (a recovered job makes the same attempt again, so "earlier" includes that attempt)."""
     for job_uuid, attempt in retried:
-        JobExecution.objects.filter(job_uuid=job_uuid, attempt__lt=attempt, status=Status.RUNNING).update(
+        JobExecution.objects.filter(job_uuid=job_uuid, attempt__lte=attempt, status=Status.RUNNING).update(
             status=Status.FAILED, finished_at=timezone.now(), exception_message=WORKER_LOST
         )
 

@@ -74,8 +74,14 @@ class Hand:
             running.insert(0, self.current)
         return running + self.held
 
-    def drop(self) -> None:
-        """Forget every unfinished job (their leases lapse and they are delivered again)."""
+    def unstarted(self) -> list[Reservation]:
+        """Jobs in hand this worker has not started: held, or queued behind the running one."""
+        return [run.reservation for run in self.running] + self.held
+
+    def drop(self) -> list[Reservation]:
+        """Let go of every unfinished job; those not started, to be given back."""
+        unstarted = self.unstarted()
         self.held.clear()
         self.running.clear()
         self.current = None
+        return unstarted

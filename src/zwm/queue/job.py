@@ -72,6 +72,9 @@ class Job:
     tries: ClassVar[int | None] = None
     backoff: ClassVar[Backoff] = None
     timeout: ClassVar[float | None] = None
+    max_recoveries: ClassVar[int | None] = None
+    """Times the job may be recovered from a lost worker (killed, OOM, host gone) before it
+    fails as poison; ``None`` defers to ``ZWM_QUEUE_MAX_RECOVERIES``. A recovery uses no try."""
     dont_retry: ClassVar[tuple[type[BaseException], ...]] = ()
     """Exceptions that fail the job at once, whatever attempts remain (bad credentials...)."""
 
@@ -201,9 +204,10 @@ def _new_id() -> str:
 class Envelope:
     """A job as it travels through a queue: everything a worker needs, as JSON.
 
-    ``attempts`` counts the executions started so far (a driver increments it when it
-    reserves the job), so a job whose worker was killed mid-run still uses up an attempt
-    and a job that kills every worker stops after ``max_tries`` instead of looping.
+    ``attempts`` is the try being made (a driver counts it when it reserves the job). A
+    job recovered from a lost worker makes the same try again and counts a recovery
+    instead (``recoveries``): a worker's death uses up none of the job's tries, and a job
+    that keeps killing its workers fails as poison after ``max_recoveries`` of them.
     """
 
     job: str
@@ -214,6 +218,8 @@ class Envelope:
     max_tries: int | None = None
     backoff: list[float] | dict[str, float] | None = None
     timeout: float | None = None
+    recoveries: int = 0
+    max_recoveries: int | None = None
     created_at: float = dataclasses.field(default_factory=time.time)
     batch_id: str | None = None
     unique_key: str | None = None
@@ -234,6 +240,7 @@ class Envelope:
             max_tries=type(job).tries,
             backoff=_backoff_to_json(type(job).backoff),
             timeout=type(job).timeout,
+            max_recoveries=type(job).max_recoveries,
             unique_key=job.unique_key(),
         )
 

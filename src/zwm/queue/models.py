@@ -27,7 +27,13 @@ class QueuedJob(models.Model):
     queue = models.CharField(max_length=100)  # indexed first in jobs_reserve_idx
     job_class = models.CharField(max_length=255)
     payload = models.TextField(help_text="The job's Envelope as JSON.")
-    attempts = models.IntegerField(default=0, help_text="Executions started (counted at reserve).")
+    attempts = models.IntegerField(
+        default=0,
+        help_text="Tries used: counted at reserve, not counted again when a lost worker's job is recovered.",
+    )
+    recoveries = models.IntegerField(
+        db_default=0, help_text="Times the job was recovered from a worker that was lost while holding it."
+    )
     available_at = models.FloatField(
         help_text="Epoch seconds from which the job may be reserved; for a reserved job, its lease end."
     )

@@ -3,9 +3,11 @@
 Waiting, delayed and reserved come from the driver (they live wherever the queue lives);
 failed jobs and execution totals come from the database, whatever the driver. Totals count
 the executions in ``job_history``, so they cover what ``queue:prune-finished`` has kept:
-an execution that succeeded counts as succeeded; one that raised, timed out or was retried
-counts as failed (a job that succeeds on its third attempt adds two failed and one
-succeeded). Running executions count as neither.
+an execution that succeeded counts as succeeded; every other ending counts as failed -- it
+raised, timed out, was retried, its worker was lost, or the job failed as poison (a job that
+succeeds on its third attempt adds two failed and one succeeded). Running executions count
+as neither. ``failed_jobs`` is what ``queue:failed`` lists: jobs failed for good, not yet
+retried or forgotten.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ class Stats:
     queues: dict[str, QueueStats]
     succeeded: int
     failed: int
+    failed_jobs: int
 
     def to_json(self) -> dict[str, Any]:
         return {
             "queues": {name: vars(stats) for name, stats in self.queues.items()},
-            "totals": {"succeeded": self.succeeded, "failed": self.failed},
+            "totals": {"succeeded": self.succeeded, "failed": self.failed, "failed_jobs": self.failed_jobs},
         }
 
 
@@ -63,4 +66,9 @@ def stats(queues: Sequence[str] | None = None, *, connection: str | None = None)
     )
     succeeded = totals.pop(JobExecution.Status.SUCCEEDED, 0)
     totals.pop(JobExecution.Status.RUNNING, None)
-    return Stats(queues=per_queue, succeeded=succeeded, failed=sum(totals.values()))
+    return Stats(
+        queues=per_queue,
+        succeeded=succeeded,
+        failed=sum(totals.values()),
+        failed_jobs=FailedJob.objects.count(),
+    )

@@ -24,10 +24,14 @@ class Defaults:
     backoff: BackoffPolicy = None
     timeout: float | None = 60.0
     """Seconds; ``None`` (``--timeout 0``) lets a job run as long as it likes."""
+    recoveries: int = 3
+    """Recoveries from a lost worker before a job fails as poison (``ZWM_QUEUE_MAX_RECOVERIES``)."""
 
     def __post_init__(self) -> None:
         if self.tries < 1:
             raise ValueError(f"tries must be at least 1, got {self.tries}")
+        if self.recoveries < 0:
+            raise ValueError(f"recoveries must be non-negative, got {self.recoveries}")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive seconds or None, got {self.timeout}")
 
@@ -35,6 +39,11 @@ class Defaults:
 def max_tries(envelope: Envelope, defaults: Defaults) -> int:
     tries = envelope.max_tries if envelope.max_tries is not None else defaults.tries
     return max(1, tries)
+
+
+def max_recoveries(envelope: Envelope, defaults: Defaults) -> int:
+    """Recoveries the job survives; at that many it fails as poison instead of running again."""
+    return envelope.max_recoveries if envelope.max_recoveries is not None else defaults.recoveries
 
 
 def timeout(envelope: Envelope, defaults: Defaults) -> float | None:

@@ -85,9 +85,9 @@ class Runner:
                         self.steps.tick()
             self.run_hooks()
         finally:
+            # What is still in hand.running never started here: the worker gives it back.
             if self.executor.in_flight:
                 self.executor.kill()
-                hand.running = []
 
     def _request(self, run: Run) -> dict[str, Any]:
         return {

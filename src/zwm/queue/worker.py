@@ -39,7 +39,7 @@ from zwm.queue.acknowledge import Acknowledger
 from zwm.queue.backlog import backlog_of
 from zwm.queue.connections import check_connection, close_drivers, get_driver
 from zwm.queue.drivers.base import Reservation
-from zwm.queue.executor import MaxAttemptsExceeded, Result, rss_bytes
+from zwm.queue.executor import PoisonJob, Result, rss_bytes
 from zwm.queue.failed import FailureInfo
 from zwm.queue.hold import PREFETCH_BUDGET, Hand, Run, prefetch_size
 from zwm.queue.job import Envelope
@@ -122,6 +122,8 @@ class Worker:
         self._paused: set[str] = set()
         self._next_paused = 0.0
         self._transient = transient_errors()
+        self._unstarted: list[Reservation] = []
+        """Reserved jobs this worker will not start, to give back (see :meth:`_give_back`)."""
 
     @property
     def processed(self) -> int:
@@ -179,10 +181,10 @@ class Worker:
             log.warning(
                 "queue backend unavailable (%s: %s); retrying in %.1f s", type(exc).__name__, exc, pause
             )
-            # Jobs not yet finished are dropped, not lost: their leases lapse and they are
-            # re-delivered. Finished ones waiting for their acknowledgement are kept and
-            # acknowledged again (see Acknowledger.flush).
-            self.hand.drop()
+            # Jobs not started are given back (once the backend answers again) with their
+            # tries unused; a started one lapses and is recovered. Finished ones waiting for
+            # their acknowledgement are kept and acknowledged again (Acknowledger.flush).
+            self._unstarted += self.hand.drop()
             self.acks.hooks.clear()
             self.runner.abandon()
             with contextlib.suppress(Exception):
@@ -197,6 +199,8 @@ class Worker:
     def _shutdown(self) -> None:
         self.runner.stop_keeper()
         try:
+            self._unstarted += self.hand.drop()
+            self._give_back()
             self._flush_acks()
             self.history.flush()
         except Exception:
@@ -215,6 +219,7 @@ class Worker:
     # -- the loop --------------------------------------------------------------------
 
     def _iterate(self) -> None:
+        self._give_back()
         self._check_limits()
         if self.stop_reason is not None:
             return
@@ -229,6 +234,10 @@ class Worker:
         self.hand.hold(reservations)
         self._beat("busy")
         while self.hand.held:
+            if self.stop_reason is not None:  # stopping: what was not started goes back
+                self._unstarted += self.hand.drop()
+                self._give_back()
+                break
             runs = self._next_runs()
             if not runs:
                 continue
@@ -239,6 +248,14 @@ class Worker:
                 self.runner.submitted(runs)
         if self.options.once:
             self.stop("--once: one job processed")
+
+    def _give_back(self) -> None:
+        """Give back the jobs reserved but never started here, their tries unused. One whose
+        lease lapsed meanwhile is refused (fencing): it was recovered, also without a try."""
+        if self._unstarted:
+            given = self.driver.give_back(self._unstarted)
+            log.info("gave back %d jobs not started", sum(given))
+            self._unstarted = []
 
     def _queues_to_reserve(self) -> Sequence[str]:
         """The queues to take jobs from now, in priority order: paused ones are skipped
@@ -331,16 +348,29 @@ class Worker:
         self.handled += 1
         if self.hand.take_lost(envelope.id):
             return None  # its lease lapsed while it waited in hand: another worker has it
-        if envelope.attempts > tries:
-            reason = f"{envelope.job} has been attempted too many times ({envelope.attempts - 1} of {tries})"
-            failure = FailureInfo(f"{MaxAttemptsExceeded.__module__}.MaxAttemptsExceeded", reason)
-            self.acks.fail(reservation, None, failure, Status.FAILED, run_hook=True)
-            self.runner.run_hooks_if_idle()
+        recoveries = retry_policy.max_recoveries(envelope, defaults)
+        if envelope.recoveries and envelope.recoveries >= recoveries:
+            self._poison(reservation, recoveries)
             return None
         if envelope.batch_id is not None and batches.should_skip(envelope):
             self.acks.skip(reservation)
             return None
         return Run(reservation, tries, retry_policy.timeout(envelope, defaults))
+
+    def _poison(self, reservation: Reservation, limit: int) -> None:
+        """A job recovered from lost workers ``limit`` times fails instead of running again:
+        it is most likely what kills them. Its execution row says so (and counts as failed)."""
+        envelope = reservation.envelope
+        reason = (
+            f"{envelope.job} failed as poison: its worker was lost {envelope.recoveries} times"
+            f" while holding it (limit {limit}); it is most likely what kills them"
+        )
+        failure = FailureInfo(f"{PoisonJob.__module__}.{PoisonJob.__qualname__}", reason)
+        row = history.new_execution(envelope, connection=self.connection, reserved_at=reservation.reserved_at)
+        history.finish(row, Status.FAILED, message=reason)
+        self.history.started(row, recovered=True)
+        self.acks.fail(reservation, row, failure, Status.FAILED, run_hook=True)
+        self.runner.run_hooks_if_idle()
 
     # Steps (zwm.queue.running.Steps): what the worker does around each run.
 
@@ -352,7 +382,7 @@ class Worker:
             envelope, connection=self.connection, reserved_at=run.reservation.reserved_at
         )
         run.started = time.monotonic()
-        self.history.started(run.row)
+        self.history.started(run.row, recovered=envelope.recoveries > 0)
         self._event("Processing", envelope)
         return run.row
 

@@ -7,9 +7,11 @@ and the CLI read them one way.
 Delivery is at-least-once with leases:
 
 * :meth:`Driver.reserve` hands a job to one worker with a lease (``lease`` seconds) and a
-  fresh fencing ``token``, and counts the attempt. A running worker renews the lease with
+  fresh fencing ``token``, and counts the try. A running worker renews the lease with
   :meth:`Driver.extend` (heartbeat). A job whose lease lapsed -- its worker was SIGKILLed,
-  OOM-killed or its host vanished -- is available again to the next ``reserve``.
+  OOM-killed or its host vanished -- is available again to the next ``reserve``, which
+  counts a *recovery* instead of a try: the worker's death is not the job's failure.
+* :meth:`Driver.give_back` returns jobs reserved but never started, uncounting their try.
 * :meth:`Driver.complete` and :meth:`Driver.release` succeed only while the caller's token
   still holds the lease. A worker that lost its lease (paused, partitioned) gets ``False``
   and must not record an outcome: the job already belongs to someone else (fencing).
@@ -122,6 +124,12 @@ class Driver(ABC):
     @abstractmethod
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
         """Put a job back to run again after ``delay`` seconds. ``False``: lease lost."""
+
+    @abstractmethod
+    def give_back(self, reservations: Sequence[Reservation]) -> list[bool]:
+        """Unreserve jobs that never started (a worker stopping, or giving up on its batch):
+        each is available again at once, in its place, with its try not counted.
+        ``False`` for each whose lease was lost."""
 
     @abstractmethod
     def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:

@@ -63,12 +63,20 @@ _INSERT = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 _PICK = (
-    "SELECT id, uuid, queue, job_class, payload, attempts FROM jobs"
+    "SELECT id, uuid, queue, job_class, payload, attempts, recoveries, lease_token FROM jobs"
     " WHERE queue = %s AND available_at <= %s ORDER BY available_at, id LIMIT %s"
 )
+# A row still carrying a lease token is one whose lease lapsed: a recovery, not a new try.
+# (MySQL evaluates SET left to right, so lease_token is read before it is overwritten.)
 _LEASE = (
-    "UPDATE jobs SET attempts = attempts + 1, reserved_at = %s, lease_token = %s,"
-    " lease_expires_at = %s, available_at = %s WHERE id IN ({ids})"
+    "UPDATE jobs SET attempts = attempts + (CASE WHEN lease_token IS NULL THEN 1 ELSE 0 END),"
+    " recoveries = recoveries + (CASE WHEN lease_token IS NULL THEN 0 ELSE 1 END),"
+    " reserved_at = %s, lease_token = %s, lease_expires_at = %s, available_at = %s WHERE id IN ({ids})"
+)
+_GIVE_BACK = (
+    "UPDATE jobs SET attempts = attempts - 1, lease_token = NULL, reserved_at = NULL,"
+    " lease_expires_at = NULL, available_at = (CASE WHEN created_at < %s THEN created_at ELSE %s END)"
+    " WHERE uuid = %s AND lease_token = %s"
 )
 _COMPLETE = "DELETE FROM jobs WHERE uuid = %s AND lease_token = %s"
 _COMPLETE_MANY = (  # `uuid IN` lets the unique index find the rows; the pairs check the fencing tokens
@@ -80,15 +88,18 @@ _MYSQL_DEADLOCK_CODES = {1205, 1213}  # lock wait timeout, deadlock: the transac
 _MAX_LOCK_KEY = 191
 
 
-def _decode(uuid_: str, queue: str, job_class: str, payload: str, attempts: int) -> Envelope:
-    """The row's envelope, with the row (not the JSON) authoritative for id, queue, attempts."""
+def _decode(
+    uuid_: str, queue: str, job_class: str, payload: str, attempts: int, recoveries: int = 0
+) -> Envelope:
+    """The row's envelope, with the row (not the JSON) authoritative for id, queue, attempts
+    and recoveries."""
     try:
         envelope = Envelope.from_json(payload)
     except PayloadError as exc:
-        return Envelope.undecodable(
+        envelope = Envelope.undecodable(
             id=uuid_, queue=queue, job=job_class, attempts=attempts, raw=payload, reason=str(exc)
         )
-    envelope.id, envelope.queue, envelope.attempts = uuid_, queue, attempts
+    envelope.id, envelope.queue, envelope.attempts, envelope.recoveries = uuid_, queue, attempts, recoveries
     return envelope
 
 
@@ -196,7 +207,7 @@ class DatabaseDriver(Driver):
                 return []
             marks = ", ".join(["%s"] * len(picked))
             cursor.execute(_LEASE.format(ids=marks), [now, token, until, until, *(p[0] for p in picked)])
-        return [(p[1], p[2], p[3], p[4], p[5] + 1) for p in picked]
+        return [(p[1], p[2], p[3], p[4], p[5] + (p[7] is None), p[6] + (p[7] is not None)) for p in picked]
 
     def wait(self, queues: Sequence[str], timeout: float) -> None:
         check_queue_names(queues)
@@ -312,6 +323,28 @@ class DatabaseDriver(Driver):
         )
         return released == 1
 
+    def give_back(self, reservations: Sequence[Reservation]) -> list[bool]:
+        if not reservations:
+            return []
+        # Back in line by creation (available from then): ahead of the jobs queued after it,
+        # as it was when it was taken.
+        pairs = [(r.envelope.id, r.token) for r in reservations]
+        now = time.time()
+        if self._postgres:
+            given = pg.give_back(self.using, pairs, now)
+        else:
+            given = self._retrying(lambda: self._give_back_portable(pairs, now))
+        return [r.envelope.id in given for r in reservations]
+
+    def _give_back_portable(self, pairs: Sequence[tuple[str, str]], now: float) -> set[str]:
+        given: set[str] = set()
+        with transaction.atomic(using=self.using), connections[self.using].cursor() as cursor:
+            for job_uuid, token in pairs:
+                cursor.execute(_GIVE_BACK, [now, now, job_uuid, token])
+                if cursor.rowcount == 1:
+                    given.add(job_uuid)
+        return given
+
     # -- inspecting and managing -----------------------------------------------
 
     def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:
@@ -346,7 +379,7 @@ class DatabaseDriver(Driver):
         now = time.time()
         return [
             QueuedJob(
-                envelope=_decode(r.uuid, r.queue, r.job_class, r.payload, r.attempts),
+                envelope=_decode(r.uuid, r.queue, r.job_class, r.payload, r.attempts, r.recoveries),
                 available_at=r.available_at,
                 reserved_at=r.reserved_at if r.lease_token and (r.lease_expires_at or 0) > now else None,
             )

@@ -41,11 +41,22 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs
-SET attempts = jobs.attempts + 1, reserved_at = %s, lease_token = %s,
-    lease_expires_at = %s, available_at = %s
+SET attempts = jobs.attempts + (CASE WHEN jobs.lease_token IS NULL THEN 1 ELSE 0 END),
+    recoveries = jobs.recoveries + (CASE WHEN jobs.lease_token IS NULL THEN 0 ELSE 1 END),
+    reserved_at = %s, lease_token = %s, lease_expires_at = %s, available_at = %s
 FROM picked
 WHERE jobs.id = picked.id
-RETURNING jobs.uuid, jobs.queue, jobs.job_class, jobs.payload, jobs.attempts, picked.available_at, jobs.id
+RETURNING jobs.uuid, jobs.queue, jobs.job_class, jobs.payload, jobs.attempts, jobs.recoveries,
+    picked.available_at, jobs.id
+"""
+
+GIVE_BACK = """
+UPDATE jobs
+SET attempts = jobs.attempts - 1, lease_token = NULL, reserved_at = NULL,
+    lease_expires_at = NULL, available_at = LEAST(jobs.created_at, %s)
+FROM unnest(%s::varchar[], %s::varchar[]) AS given_back(uuid, token)
+WHERE jobs.uuid = given_back.uuid AND jobs.lease_token = given_back.token
+RETURNING jobs.uuid, jobs.queue
 """
 
 RELEASE = """
@@ -64,8 +75,8 @@ WHERE jobs.uuid = acked.uuid AND jobs.lease_token = acked.token
 RETURNING jobs.uuid
 """
 
-Row = tuple[str, str, str, str, int]
-"""uuid, queue, job_class, payload, attempts (after counting this reservation)."""
+Row = tuple[str, str, str, str, int, int]
+"""uuid, queue, job_class, payload, attempts and recoveries (after counting this reservation)."""
 
 
 def push(using: str, rows: Sequence[tuple[str, str, str, str, int, float, float]]) -> None:
@@ -83,8 +94,18 @@ def reserve(using: str, queue: str, now: float, limit: int, token: str, until: f
     with connections[using].cursor() as cursor:
         cursor.execute(RESERVE, [queue, now, limit, now, token, until, until])
         rows = cursor.fetchall()
-    rows.sort(key=lambda row: (row[5], row[6]))  # RETURNING order is unspecified: restore FIFO
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    rows.sort(key=lambda row: (row[6], row[7]))  # RETURNING order is unspecified: restore FIFO
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def give_back(using: str, pairs: Sequence[tuple[str, str]], now: float) -> set[str]:
+    """Unreserve jobs that never started, uncounting their try; the uuids given back."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(GIVE_BACK, [now, [p[0] for p in pairs], [p[1] for p in pairs]])
+        given = cursor.fetchall()
+        if given:
+            cursor.execute(NOTIFY, [CHANNEL, sorted({row[1] for row in given})])
+        return {row[0] for row in given}
 
 
 def release(using: str, uuid: str, token: str, available_at: float) -> bool:

@@ -5,7 +5,8 @@ lives in one Redis Cluster slot -- the scripts touch several keys at once, which
 only allows within a slot; the price is that one prefix cannot be spread over shards)::
 
     {p}:payload   HASH  job id -> envelope JSON (as dispatched; never rewritten)
-    {p}:attempts  HASH  job id -> attempts started (HINCRBY at reserve, survives worker death)
+    {p}:attempts  HASH  job id -> tries used (HINCRBY at reserve, survives worker death);
+                        "<id>#r" -> times recovered from a lost worker
     {p}:queue     HASH  job id -> queue name
     {p}:since     HASH  job id -> available-at (us), for the Jobs Waiting listing
     {p}:lease     HASH  job id -> "token|reserved-at-us" while reserved (the fencing token)
@@ -76,6 +77,7 @@ _SCRIPTS = (
     "extend",
     "complete",
     "release",
+    "give_back",
     "delete",
     "clear",
     "counts",
@@ -273,9 +275,10 @@ class RedisDriver(Driver):
         reserved_at = time.time()
         reply = self._run("reserve", keys, [_us(lease), limit, uuid.uuid4().hex])
         out: list[Reservation] = []
-        for i in range(1, len(reply), 5):
-            job_id, raw, attempts, token, index = reply[i : i + 5]
+        for i in range(1, len(reply), 6):
+            job_id, raw, attempts, token, index, recoveries = reply[i : i + 6]
             envelope = decode(_text(job_id), raw, queues[int(index)], int(attempts))
+            envelope.recoveries = int(recoveries)
             out.append(Reservation(envelope, _text(token), reserved_at + lease, reserved_at))
         return out
 
@@ -343,6 +346,18 @@ class RedisDriver(Driver):
         keys = [self._lease, self._hashes[3], self._r(queue), self._q(queue), self._d(queue), self._n(queue)]
         args = [reservation.envelope.id, reservation.token, _us(delay), NOTIFY_CAP]
         return self._acknowledge("release", keys, args, [reservation.token])[0]
+
+    @_guarded
+    def give_back(self, reservations: Sequence[Reservation]) -> list[bool]:
+        if not reservations:
+            return []
+        keys = [self._lease, self._hashes[1]]
+        args: list[Any] = [NOTIFY_CAP]
+        for r in reservations:
+            queue = r.envelope.queue
+            keys += [self._r(queue), self._q(queue), self._n(queue)]
+            args += (r.envelope.id, r.token)
+        return [bool(x) for x in self._run("give_back", keys, args)]
 
     def _known_queues(self) -> list[str]:
         return sorted(_text(q) for q in self.client.smembers(self._queues))

@@ -45,6 +45,9 @@ class SyncDriver(Driver):
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
         return False
 
+    def give_back(self, reservations: Sequence[Reservation]) -> list[bool]:
+        return [False for _ in reservations]
+
     def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:
         return {queue: QueueCounts() for queue in queues or ()}
 

@@ -24,3 +24,9 @@ local function wake(notify_key, n, cap)
     redis.call('RPUSH', notify_key, '1')
   end
 end
+
+-- The attempts hash also holds, under "<id>#r", how often the job was recovered from a
+-- lost worker (absent: never). Every script that forgets a job forgets both fields.
+local function recoveries_field(id)
+  return id .. '#r'
+end

@@ -13,4 +13,9 @@ end
 for h = 1, 4 do
   redis.call('HDEL', KEYS[h], unpack(ids))
 end
+local fields = {}
+for i, id in ipairs(ids) do
+  fields[i] = recoveries_field(id)
+end
+redis.call('HDEL', KEYS[2], unpack(fields))
 return #ids

@@ -11,6 +11,7 @@ for i = 6, #KEYS do
     for h = 1, 5 do
       redis.call('HDEL', KEYS[h], id)
     end
+    redis.call('HDEL', KEYS[2], recoveries_field(id))
     out[#out + 1] = 1
   elseif ARGV[1] == '1' and redis.call('HEXISTS', KEYS[1], id) == 0 then
     out[#out + 1] = 1

@@ -8,4 +8,5 @@ end
 for h = 1, 4 do
   redis.call('HDEL', KEYS[h], ARGV[1])
 end
+redis.call('HDEL', KEYS[2], recoveries_field(ARGV[1]))
 return 1
