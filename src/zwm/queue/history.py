@@ -120,9 +120,10 @@ def _emit(row: JobExecution, kind: str) -> None:
 
 
 def _first_wait_ms(envelope: Envelope, reserved_at: float | None) -> float | None:
-    """How long a first attempt waited in its queue; a retry's wait is its backoff, not
-    the queue's, so it is left out of the dashboard's queue-wait chart."""
-    if envelope.attempts != 1 or reserved_at is None:
+    """How long a first attempt waited in its queue; a retry's wait is its backoff, and a
+    recovered job's includes its lost worker's time, not the queue's, so both are left out
+    of the dashboard's queue-wait chart."""
+    if envelope.attempts != 1 or envelope.recoveries or reserved_at is None:
         return None
     return round(max(0.0, reserved_at - envelope.created_at) * 1000, 3)
 

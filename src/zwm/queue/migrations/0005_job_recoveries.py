@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("zwm_queue", "0003_schedule_runs"),
+        ("zwm_queue", "0004_paused_queues_wait_ms"),
     ]
 
     operations = [
