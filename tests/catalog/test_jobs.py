@@ -23,9 +23,12 @@ MakeCustomer = Callable[..., Customer]
 
 
 def work_until_empty() -> None:
-    """A real worker on the database queue, in this process, until both queues are empty."""
+    """A real worker on the database queue, in this process, until both queues are empty.
+
+    No ``--memory`` limit: in this process the worker would measure the whole test run's memory.
+    """
     options = WorkerOptions(
-        connection="database", queues=("high", "default"), sleep=0.05, stop_when_empty=True
+        connection="database", queues=("high", "default"), sleep=0.05, stop_when_empty=True, memory=0
     )
     assert Worker(options, out=io.StringIO()).run() == 0
 
