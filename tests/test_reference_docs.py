@@ -31,6 +31,20 @@ def test_every_command_and_option_is_in_the_cli_reference() -> None:
                 assert all(flag in text for flag in param.opts), f"{name} {param.opts}"
 
 
+def test_every_command_and_visible_option_explains_itself() -> None:
+    """The reference is only as good as the help texts it is generated from."""
+    from zwm.cli import cli
+
+    missing = [f"zwm {name}: no docstring" for name, command in cli.commands.items() if not command.help]
+    missing += [
+        f"zwm {name} {param.opts[0]}: no help="
+        for name, command in cli.commands.items()
+        for param in command.params
+        if isinstance(param, click.Option) and not param.hidden and not param.help
+    ]
+    assert missing == []
+
+
 def test_a_new_option_changes_the_generated_reference() -> None:
     @click.group()
     def group() -> None:

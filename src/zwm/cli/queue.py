@@ -225,7 +225,9 @@ def _default_connection() -> str:
 
 @click.command("queue:failed")
 @click.option("--queue", default=None, help="Only this queue.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Most recent N failed jobs."
+)
 @json_option
 def failed_list(queue: str | None, limit: int, as_json: bool) -> None:
     """List failed jobs, most recent first."""
@@ -496,7 +498,13 @@ def restart() -> None:
 @click.command("queue:dispatch")
 @click.argument("job_class")
 @click.option("--args", "raw_args", default="{}", help="Job arguments as a JSON object.")
-@click.option("--count", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1, max=1_000_000),
+    default=1,
+    show_default=True,
+    help="How many jobs to queue, each with the same --args.",
+)
 @click.option("--queue", default=None, help="Queue (default: the job class's).")
 @click.option("--delay", type=click.FloatRange(min=0), default=0.0, help="Seconds before the job may run.")
 @_connection_option

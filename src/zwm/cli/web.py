@@ -101,8 +101,8 @@ def user_list(as_json: bool) -> None:
 
 
 @click.command("user:set-role")
-@click.option("--username", required=True)
-@click.option("--role", required=True, type=ROLE_CHOICE)
+@click.option("--username", required=True, help="The user to change.")
+@click.option("--role", required=True, type=ROLE_CHOICE, help="The new role: admin, operator or viewer.")
 def user_set_role(username: str, role: str) -> None:
     """Change a user's role (takes effect on their next request)."""
     setup_django()
