@@ -22,7 +22,7 @@
         width: Math.max(280, holder.clientWidth || 360),
         height: 200,
         series: [{}].concat(specs[name].map(function (s) {
-          return { label: s[0].replace("_", " "), stroke: s[1], width: 2, spanGaps: false };
+          return { label: s[0].replace("_", " "), stroke: s[1], width: 2, spanGaps: false, points: { show: true, size: 4 } };
         })),
         axes: [{}, { size: 60 }]
       }, columns, holder);
