@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 from rediskit import PrivateServers, free_port
-from workerkit import Workers
+from tcpproxy import TcpProxy
+from workerkit import Workers, worker_database_url
 
 from zwm.queue.registry import Registration, Status
 
@@ -138,3 +139,32 @@ def test_zwm_health_plain_output_names_each_check(workers: Workers) -> None:
     assert done.returncode == 1
     assert done.stdout.splitlines()[0].split()[:2] == ["database", "ok"]
     assert "workers    FAILING  no worker heartbeat in the last 60 s" in done.stdout
+
+
+@pytest.mark.backends
+def test_zwm_health_follows_postgresql_going_away_and_coming_back(workers: Workers) -> None:
+    """Through a forwarder in front of the test database: stopping it is the server stopping."""
+    from urllib.parse import urlsplit
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("runs in the PostgreSQL pass (ZWM_TEST_BACKEND=postgres)")
+    live_worker()
+    url = urlsplit(worker_database_url())
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    through = url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}").geturl()
+    try:
+        done, _ = run_health(workers, DATABASE_URL=through)
+        assert done.returncode == 0, done.stdout + done.stderr
+        proxy.stop()
+        done, took = run_health(workers, DATABASE_URL=through)
+        assert done.returncode == 1
+        assert json.loads(done.stdout)["checks"]["database"] == "failing"
+        assert took < 5.0
+        proxy.start()
+        done, _ = run_health(workers, DATABASE_URL=through)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        proxy.stop()
