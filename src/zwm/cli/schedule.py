@@ -98,4 +98,26 @@ def schedule_prune(hours: float) -> None:
     click.echo(f"Deleted {prune(hours)} schedule run record(s) older than {hours:g} hour(s).")
 
 
-COMMANDS = [schedule_work, schedule_run, schedule_list, schedule_prune]
+@click.command("schedule:test")
+@click.argument("name")
+def schedule_test(name: str) -> None:
+    """Dispatch entry NAME's job now, outside its cron slots (recorded as its latest run).
+
+    A unique job that is already waiting or running is not queued twice.
+    """
+    entries = {entry.name: entry for entry in _entries()}
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise click.UsageError(f"no schedule entry {name!r} (entries: {known})")
+    from zwm.queue.schedule import run_now
+
+    run = run_now(entries[name])
+    if run.job_id:
+        click.echo(f"Dispatched {name}: {entries[name].job} (job {run.job_id})")
+    else:
+        click.echo(
+            f"{name}: {entries[name].job} is already queued or running (unique job); nothing dispatched"
+        )
+
+
+COMMANDS = [schedule_work, schedule_run, schedule_list, schedule_prune, schedule_test]
