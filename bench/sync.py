@@ -92,6 +92,7 @@ class Simulator:
 
 def setup_django(database_url: str | None) -> None:
     os.environ["ZWM_DATA_DIR"] = tempfile.mkdtemp(prefix="zwm-bench-sync-")
+    os.environ["ZWM_ZUORA_ALLOW_HTTP"] = "true"  # the simulator speaks plain http on loopback
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zwm.settings")

@@ -62,6 +62,7 @@ class Config:
     sync_schedule: str = "0 * * * *"
     sync_max_delete_percent: float = 20.0
     sync_deadline: float = 1500.0
+    sync_lock_wait: float = 5.0
     sync_version_history: int = 20
     sync_verify_hours: float = 24.0
     log_format: str = "plain"
@@ -491,6 +492,14 @@ SETTINGS: tuple[Setting, ...] = (
         "past it the sync stops, keeps what it exported and fails, so no run stays running. Below "
         "the sync job's 30-minute timeout, so the sync ends itself with its reason first.",
         _number(minimum=1, maximum=3600, integer=False),
+    ),
+    Setting(
+        "ZWM_SYNC_LOCK_WAIT",
+        "sync_lock_wait",
+        "5",
+        "Seconds a sync waits for a running sync of the same customer to finish before it ends "
+        "as `skipped` (naming the running one).",
+        _number(minimum=0, maximum=600, integer=False),
     ),
     Setting(
         "ZWM_SYNC_VERSION_HISTORY",

@@ -283,6 +283,45 @@ def test_update_renames_rechecks_a_new_secret_and_refuses_bad_ones(
     assert bad_url.code == 2
 
 
+def test_update_to_another_host_needs_the_secret_again(sim: ZuoraSimulator, tenant: SimTenant) -> None:
+    create(sim, tenant, "--no-sync")
+    elsewhere = sim.base_url.replace("127.0.0.1", "localhost")
+
+    refused = zwm("customer:update", "Acme", "--base-url", elsewhere)
+    moved = zwm(
+        "customer:update",
+        "Acme",
+        "--base-url",
+        elsewhere,
+        "--client-secret-stdin",
+        stdin=tenant.client_secret + "\n",
+    )
+
+    assert refused.code == 2
+    assert "needs the client secret again" in refused.stderr
+    assert moved.code == 0, moved.output
+    assert Customer.objects.get().base_url == elsewhere
+
+
+def test_a_sync_skipped_for_a_running_one_says_so(
+    sim: ZuoraSimulator, tenant: SimTenant, configure: Callable[..., None]
+) -> None:
+    from django.utils import timezone
+
+    from zwm.catalog.services.sync_lock import sync_lock
+
+    configure(ZWM_SYNC_LOCK_WAIT="0")
+    create(sim, tenant, "--no-sync")
+    customer = Customer.objects.get()
+    with sync_lock(customer, lifetime=60, wait=0) as lock:
+        running = SyncRun.objects.create(customer=customer, trigger="ui", started_at=timezone.now())
+        lock.attach(running)
+        result = zwm("sync-workflows", "--customer", "Acme", "--sync")
+
+    assert result.code == 0, result.output
+    assert f"Acme: skipped: a sync of Acme is running (run {running.pk})" in result.stdout
+
+
 def test_delete_asks_unless_yes(sim: ZuoraSimulator, tenant: SimTenant) -> None:
     create(sim, tenant, "--no-sync")
 

@@ -30,7 +30,10 @@ class SyncCustomerWorkflows(Job):
     """Synchronise one customer's workflows with Zuora (see :mod:`zwm.catalog.services.sync`).
 
     Unique per customer: while one sync of a customer waits or runs, another dispatch of it
-    is dropped, so a double click or an overlapping schedule cannot run two at once.
+    is dropped, so a double click or an overlapping schedule queues no second one. What runs
+    outside the queue (``--sync``) is kept apart by the sync's own lock, which ends a second
+    run as ``skipped``. ``timeout`` is above ``ZWM_SYNC_DEADLINE``, so a slow sync stops
+    itself, with its reason, before the worker would kill it.
     """
 
     customer_id: int

@@ -28,7 +28,13 @@ Errors, by what the caller should do:
   fails and the exception propagates -- the job declares those ``dont_retry``;
 * transient (5xx, timeouts, 429 after the client's own retries): new exports stop, exports
   in flight are saved, deletion is skipped, the run fails and the error propagates so the
-  queue retries. The retry is cheap: everything saved is "unchanged" next time.
+  queue retries. The retry is cheap: everything saved is "unchanged" next time;
+* 403 on every export: the run fails naming the missing permission; on some: ``partial``;
+* anything else (a bug, a database error, ``RecursionError``/``MemoryError`` in an export
+  worker) and the ``ZWM_SYNC_DEADLINE``: handled like a transient error, with its reason --
+  the run always ends, never left ``running``.
+
+One sync per customer runs at a time, whoever starts it (:mod:`.sync_lock`).
 """
 
 from __future__ import annotations
@@ -78,8 +84,6 @@ WINDOW_PER_WORKER = 2
 _CHUNK = 500
 STALE_RUN_AFTER = timedelta(hours=2)
 """Longer than any sync may run (``ZWM_SYNC_DEADLINE`` is at most an hour)."""
-LOCK_WAIT = 5.0
-"""Seconds a sync waits for another sync of the same customer to finish before it is skipped."""
 
 # Errors that concern one workflow only: warn and skip it.
 _PER_WORKFLOW_ERRORS = (
@@ -627,12 +631,13 @@ def sync_customer(
     progress: Progress | None = None,
     client: ZuoraClient | None = None,
     workers: int | None = None,
-    wait: float = LOCK_WAIT,
+    wait: float | None = None,
 ) -> SyncRun:
     """Synchronise one customer; returns its finished :class:`SyncRun`.
 
     One sync per customer at a time, whoever calls (:mod:`.sync_lock`): while another runs,
-    this one waits up to ``wait`` seconds, then returns a run with status ``skipped`` whose
+    this one waits up to ``wait`` seconds (default ``ZWM_SYNC_LOCK_WAIT``), then returns a run
+    with status ``skipped`` whose
     ``error`` names the running one. A sync stops itself at ``ZWM_SYNC_DEADLINE``.
 
     Raises on failure *after* recording it on the run and on the customer: a refused
@@ -648,6 +653,7 @@ def sync_customer(
         customer = Customer.objects.get(pk=customer)
     _close_stale_runs(customer)
     try:
+        wait = config.sync_lock_wait if wait is None else wait
         with sync_lock(customer, lifetime=config.sync_deadline, wait=wait) as lock:
             run = SyncRun.objects.create(
                 customer=customer, trigger=trigger, full=full, started_at=timezone.now()
