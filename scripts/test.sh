@@ -2,6 +2,8 @@
 # The whole test suite: lint, types, then pytest on SQLite (everything) and on
 # PostgreSQL and MariaDB (the tests marked `backends`). With CI=true a database or Redis
 # server that cannot be reached fails the run; otherwise those tests skip with a reason.
+# The chaos suite (tests/chaos) runs in each pass: its database test is marked `backends`
+# (on PostgreSQL it starts and restarts a private server), its Redis test runs with SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
