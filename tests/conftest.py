@@ -8,15 +8,13 @@ except under ``CI=true``, where it fails the run: CI must prove every backend.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
+from serverkit import IN_CI, REDIS_URL, reachable, require_server, server_of
 from zwm.config import get_config
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKEND = os.environ.get("ZWM_TEST_BACKEND", "sqlite")
 
 # The Zuora simulator speaks plain http on loopback, which the application refuses unless
@@ -26,36 +24,12 @@ os.environ.setdefault("ZWM_ZUORA_ALLOW_HTTP", "true")
 get_config.cache_clear()  # read before this file, by the Django settings
 
 
-def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _server_of(url: str, default_port: int) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or default_port
-
-
-def require_server(name: str, url: str, default_port: int) -> None:
-    """Skip (or, in CI, fail) the current test when the server behind ``url`` is down."""
-    host, port = _server_of(url, default_port)
-    if reachable(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: every server must be up)")
-    pytest.skip(message)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND == "sqlite":
         return
     url = os.environ.get("DATABASE_URL", "")
     default_port = 5432 if BACKEND == "postgres" else 3306
-    host, port = _server_of(url, default_port)
+    host, port = server_of(url, default_port)
     if reachable(host, port):
         return
     message = f"{BACKEND} is not reachable at {host}:{port}"
@@ -64,9 +38,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason=message)
     for item in items:
         item.add_marker(skip)
-
-
-REDIS_URL = os.environ.get("ZWM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import REDIS_URL, require_server
+from serverkit import REDIS_URL, require_server
 
 from .conftest import PASSWORD, _wait_until_serving, chromium_path, free_port, sign_in
 
