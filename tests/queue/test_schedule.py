@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from zwm.cli import cli
 from zwm.queue.models import QueuedJob, ScheduledRun
-from zwm.queue.schedule import ScheduleEntry, ScheduleError, fire_due, load_entries, prune
+from zwm.queue.schedule import ScheduleEntry, ScheduleError, fire_due, load_entries, prune, run_now
 
 pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
 
@@ -77,11 +77,11 @@ def test_concurrent_schedulers_never_double_fire() -> None:
     [
         ({**HOURLY, "cron": "every hour"}, "invalid cron expression"),
         ({**HOURLY, "cron": "61 * * * *"}, "invalid cron expression"),
-        ({**HOURLY, "job": "zwm.nowhere.Job"}, "cannot import module"),
-        ({**HOURLY, "job": "zwm.config.Config"}, "is not a job class"),
-        ({**HOURLY, "job": "zwm.queue.diagnostics.Sleep", "args": {"minutes": 3}}, "hourly-noop"),
         ({**HOURLY, "name": ""}, "name must be 1-100 characters"),
         ({**HOURLY, "catch_up": -1}, "catch_up must be >= 0"),
+        ({**HOURLY, "timezone": "Mars/Olympus_Mons"}, "'hourly-noop': unknown time zone 'Mars/Olympus_Mons'"),
+        ({**HOURLY, "timezone": "../etc/passwd"}, "unknown time zone"),
+        ({**HOURLY, "cron": "61 * * * *"}, "'hourly-noop': invalid cron expression"),
         ({**HOURLY, "colour": "blue"}, "is malformed"),
     ],
 )
@@ -146,3 +146,61 @@ def test_cli_prunes_old_runs_and_refuses_negative_hours() -> None:
     assert result.exit_code == 0, result.output
     assert "Deleted 1 schedule run record(s)" in result.output
     assert ScheduledRun.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("job", "args", "problem"),
+    [
+        ("zwm.nowhere.Job", {}, "cannot import module"),
+        ("zwm.config.Config", {}, "is not a job class"),
+        ("zwm.queue.diagnostics.Sleep", {"minutes": 3}, "minutes"),
+    ],
+)
+def test_an_entry_whose_job_cannot_be_built_is_skipped_while_the_others_run(
+    job: str, args: dict[str, object], problem: str
+) -> None:
+    entries = load_entries([{**HOURLY, "name": "vanished", "job": job, "args": args}, HOURLY])
+    assert problem in (entries[0].problem or "")
+    assert entries[1].problem is None
+    fired = fire_due(entries, now=TWO_PAST)
+    assert [run.name for run in fired] == ["hourly-noop"]
+    with pytest.raises(ScheduleError, match="'vanished' cannot run"):
+        run_now(entries[0])
+
+
+def test_the_cron_is_read_in_the_entrys_time_zone() -> None:
+    (entry,) = load_entries([{**HOURLY, "cron": "0 9 * * *", "timezone": "Europe/Rome"}])
+    winter = datetime(2026, 1, 15, 12, 0, tzinfo=UTC).timestamp()
+    summer = datetime(2026, 7, 15, 12, 0, tzinfo=UTC).timestamp()
+    assert datetime.fromtimestamp(entry.previous_slot(winter), UTC) == datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
+    assert datetime.fromtimestamp(entry.previous_slot(summer), UTC) == datetime(2026, 7, 15, 7, 0, tzinfo=UTC)
+    assert datetime.fromtimestamp(entry.next_slot(summer), UTC) == datetime(2026, 7, 16, 7, 0, tzinfo=UTC)
+
+
+def test_without_overlapping_skips_a_slot_while_the_previous_job_waits() -> None:
+    entries = load_entries([{**HOURLY, "without_overlapping": True}])
+    (first,) = fire_due(entries, now=TWO_PAST)
+    assert fire_due(entries, now=TWO_PAST + 3600) == []  # 11:00: the 10:00 job still waits
+    assert jobs_queued() == 1
+    skipped = ScheduledRun.objects.get(scheduled_for=datetime(2026, 11, 20, 11, 0, tzinfo=UTC))
+    assert skipped.job_id == ""  # recorded, so the slot is not fired late either
+    assert fire_due(entries, now=TWO_PAST + 3630) == []
+    dispatch_now_of(first.job_id)
+    assert len(fire_due(entries, now=TWO_PAST + 7200)) == 1  # 12:00: the job is done
+    assert jobs_queued() == 1
+
+
+def dispatch_now_of(job_id: str) -> None:
+    """Run the queued job ``job_id`` to completion, as a worker would."""
+    from zwm.queue.worker import Worker, WorkerOptions
+
+    Worker(WorkerOptions(queues=("schedule-test",), stop_when_empty=True, sleep=0)).run()
+    assert not QueuedJob.objects.filter(uuid=job_id).exists()
+
+
+def test_without_overlapping_does_not_wait_for_ever_for_a_lost_job() -> None:
+    entries = load_entries([{**HOURLY, "without_overlapping": True}])
+    fire_due(entries, now=TWO_PAST)
+    QueuedJob.objects.all().delete()  # lost with its queue: never runs, never fails
+    ScheduledRun.objects.update(fired_at=datetime(2026, 11, 19, 9, 0, tzinfo=UTC))  # 25 h before
+    assert len(fire_due(entries, now=TWO_PAST + 3600)) == 1

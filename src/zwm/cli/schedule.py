@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zwm.cli.base import echo_json, json_option, setup_django, stop_on_signals
+from zwm.cli.base import OperationFailed, echo_json, json_option, setup_django, stop_on_signals
 
 if TYPE_CHECKING:
     from zwm.queue.schedule import ScheduleEntry
@@ -65,9 +65,11 @@ def schedule_list(as_json: bool) -> None:
         {
             "name": e.name,
             "cron": e.cron,
+            "timezone": e.timezone,
             "job": e.job,
             "last_run": last[e.name].scheduled_for.isoformat() if e.name in last else None,
             "next_run": datetime.fromtimestamp(e.next_slot(now), UTC).isoformat(),
+            "problem": e.problem,
         }
         for e in entries
     ]
@@ -77,9 +79,9 @@ def schedule_list(as_json: bool) -> None:
     if not rows:
         click.echo("No schedule entries.")
     for row in rows:
-        click.echo(
-            f"{row['name']:<28} {row['cron']:<14} next {row['next_run']}  last {row['last_run'] or '-'}"
-        )
+        cron = row["cron"] if row["timezone"] == "UTC" else f"{row['cron']} ({row['timezone']})"
+        line = f"{row['name']:<28} {cron:<14} next {row['next_run']}  last {row['last_run'] or '-'}"
+        click.echo(line + (f"  SKIPPED: {row['problem']}" if row["problem"] else ""))
 
 
 @click.command("schedule:prune")
@@ -109,9 +111,12 @@ def schedule_test(name: str) -> None:
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none"
         raise click.UsageError(f"no schedule entry {name!r} (entries: {known})")
-    from zwm.queue.schedule import run_now
+    from zwm.queue.schedule import ScheduleError, run_now
 
-    run = run_now(entries[name])
+    try:
+        run = run_now(entries[name])
+    except ScheduleError as exc:
+        raise OperationFailed(str(exc)) from None
     if run.job_id:
         click.echo(f"Dispatched {name}: {entries[name].job} (job {run.job_id})")
     else:

@@ -10,7 +10,14 @@ trap), and a scheduler restarted a few minutes late still fires the slot it miss
 
 Entries come from the Django setting ``ZWM_SCHEDULE``: a list of mappings with ``name``,
 ``cron``, ``job`` (dotted path of a :class:`~zwm.queue.job.Job` class), and optionally
-``args``, ``queue``, ``catch_up``. The queue never knows what the jobs do.
+``args``, ``queue``, ``catch_up``, ``timezone`` (the cron's, an IANA name; UTC by default)
+and ``without_overlapping`` (skip a slot while the previous slot's job still waits or
+runs). The queue never knows what the jobs do.
+
+A bad cron expression or time zone stops the scheduler at start-up with the entry named.
+An entry whose job cannot be built -- its class vanished in an upgrade, its arguments no
+longer fit -- is kept with its :attr:`~ScheduleEntry.problem`, listed by ``schedule:list``
+and skipped, so the other entries keep running.
 """
 
 from __future__ import annotations
@@ -19,15 +26,16 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from zwm.queue.dispatch import dispatch
-from zwm.queue.job import PayloadError, load_job_class
+from zwm.queue.job import Job, PayloadError, load_job_class
 from zwm.queue.models import FailedJob, JobExecution, ScheduledRun
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,14 @@ class ScheduleEntry:
     queue: str | None = None
     catch_up: float = 300.0
     """A slot missed by at most this many seconds (scheduler down, restarted) still fires."""
+    timezone: str = "UTC"
+    """The time zone the cron expression is read in ("0 9 * * *" at 09:00 there, DST included)."""
+    without_overlapping: bool = False
+    """Skip a slot while the job of the previous slot still waits or runs (for at most
+    :data:`OVERLAP_EXPIRES`: a job lost with its queue must not block the entry for ever).
+    For jobs that are not unique: a unique job never overlaps itself anyway."""
+    problem: str | None = field(default=None, init=False, compare=False)
+    """Why the job cannot be built (set at load): the entry is listed with it and skipped."""
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 100:
@@ -55,17 +71,34 @@ class ScheduleEntry:
         if self.catch_up < 0:
             raise ScheduleError(f"schedule entry {self.name!r}: catch_up must be >= 0")
         try:
-            cls = load_job_class(self.job)
-            cls.from_arguments(self.args)
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ScheduleError(
+                f"schedule entry {self.name!r}: unknown time zone {self.timezone!r}"
+            ) from None
+        try:
+            self.build()
         except (PayloadError, TypeError) as exc:
-            raise ScheduleError(f"schedule entry {self.name!r}: {exc}") from None
+            object.__setattr__(self, "problem", str(exc))
+            log.error("schedule entry %r will be skipped: %s", self.name, exc)
+
+    def build(self) -> Job:
+        """The job this entry dispatches (``PayloadError``/``TypeError`` if it cannot be built)."""
+        return load_job_class(self.job).from_arguments(self.args)
 
     def previous_slot(self, now: float) -> float:
         """The latest slot at or before ``now`` (epoch seconds)."""
-        return float(croniter(self.cron, now + 1e-6).get_prev(float))
+        return float(croniter(self.cron, self._local(now + 1e-6)).get_prev(float))
 
     def next_slot(self, now: float) -> float:
-        return float(croniter(self.cron, now).get_next(float))
+        return float(croniter(self.cron, self._local(now)).get_next(float))
+
+    def _local(self, now: float) -> datetime:
+        return datetime.fromtimestamp(now, ZoneInfo(self.timezone))
+
+
+OVERLAP_EXPIRES = timedelta(hours=24)
+"""How long ``without_overlapping`` waits at most for a previous slot's job (Laravel's default)."""
 
 
 def load_entries(raw: Sequence[Mapping[str, Any]] | None = None) -> list[ScheduleEntry]:
@@ -90,6 +123,8 @@ def fire_due(entries: Sequence[ScheduleEntry], now: float | None = None) -> list
     now = time.time() if now is None else now
     fired: list[ScheduledRun] = []
     for entry in entries:
+        if entry.problem is not None:
+            continue  # reported at load and by schedule:list; the other entries run
         slot = entry.previous_slot(now)
         slot_at = datetime.fromtimestamp(slot, UTC)
         if ScheduledRun.objects.filter(name=entry.name, scheduled_for=slot_at).exists():
@@ -99,14 +134,46 @@ def fire_due(entries: Sequence[ScheduleEntry], now: float | None = None) -> list
                 "schedule %s: slot %s missed by more than %ss, skipped", entry.name, slot_at, entry.catch_up
             )
             continue
+        if entry.without_overlapping and (pending := _pending_job(entry, slot_at)):
+            _skip_overlapping(entry, slot_at, pending)
+            continue
         run = _claim_and_dispatch(entry, slot_at)
         if run is not None:
             fired.append(run)
     return fired
 
 
+def _pending_job(entry: ScheduleEntry, slot_at: datetime) -> str | None:
+    """The previous slot's job id while it still waits or runs, else ``None``."""
+    previous = (
+        ScheduledRun.objects.filter(
+            name=entry.name, scheduled_for__lt=slot_at, fired_at__gte=slot_at - OVERLAP_EXPIRES
+        )
+        .exclude(job_id="")
+        .order_by("-scheduled_for")
+        .first()
+    )
+    if previous is None:
+        return None
+    return previous.job_id if _job_states([previous.job_id])[previous.job_id] not in FINISHED else None
+
+
+def _skip_overlapping(entry: ScheduleEntry, slot_at: datetime, pending: str) -> None:
+    """Record the slot as fired with no job, so it is skipped once, not fired late."""
+    try:
+        ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
+    except IntegrityError:
+        return  # another scheduler decided this slot
+    log.info(
+        "schedule %s: slot %s skipped, job %s of the previous slot still waits or runs",
+        entry.name,
+        slot_at.isoformat(),
+        pending,
+    )
+
+
 def _claim_and_dispatch(entry: ScheduleEntry, slot_at: datetime) -> ScheduledRun | None:
-    job = load_job_class(entry.job).from_arguments(entry.args)
+    job = entry.build()
     try:
         with transaction.atomic():
             run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
@@ -138,29 +205,38 @@ class EntryStatus:
     """The last run's job: an execution status, ``failed`` for good, ``queued``, or unknown."""
 
 
+FINISHED = (JobExecution.Status.SUCCEEDED, "failed")
+"""Job states after which a job will not run again (see :func:`_job_states`)."""
+
+
+def _job_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """Each job's state: ``failed`` for good, else its latest execution's status, else ``queued``."""
+    latest: dict[str, str] = {}
+    for job_uuid, outcome in (
+        JobExecution.objects.filter(job_uuid__in=job_ids).order_by("id").values_list("job_uuid", "status")
+    ):
+        latest[job_uuid] = outcome
+    failed = set(FailedJob.objects.filter(uuid__in=job_ids).values_list("uuid", flat=True))
+    return {job: "failed" if job in failed else latest.get(job, "queued") for job in job_ids}
+
+
 def status(entries: Sequence[ScheduleEntry], now: float | None = None) -> list[EntryStatus]:
     now = time.time() if now is None else now
     runs = last_runs(entries)
-    jobs = [run.job_id for run in runs.values() if run.job_id]
-    latest: dict[str, str] = {}
-    for job_uuid, outcome in (
-        JobExecution.objects.filter(job_uuid__in=jobs).order_by("id").values_list("job_uuid", "status")
-    ):
-        latest[job_uuid] = outcome
-    failed = set(FailedJob.objects.filter(uuid__in=jobs).values_list("uuid", flat=True))
+    states = _job_states([run.job_id for run in runs.values() if run.job_id])
     out = []
     for entry in entries:
         run = runs.get(entry.name)
-        state: str | None = None
-        if run is not None and run.job_id:
-            state = "failed" if run.job_id in failed else latest.get(run.job_id, "queued")
+        state = states.get(run.job_id) if run is not None and run.job_id else None
         out.append(EntryStatus(entry, datetime.fromtimestamp(entry.next_slot(now), UTC), run, state))
     return out
 
 
 def run_now(entry: ScheduleEntry) -> ScheduledRun:
     """Dispatch ``entry``'s job now, outside its cron slots, recorded as its latest run."""
-    job = load_job_class(entry.job).from_arguments(entry.args)
+    if entry.problem is not None:
+        raise ScheduleError(f"schedule entry {entry.name!r} cannot run: {entry.problem}")
+    job = entry.build()
     with transaction.atomic():
         run = ScheduledRun.objects.create(name=entry.name, scheduled_for=datetime.now(UTC))
         run.job_id = dispatch(job, queue=entry.queue, after_commit=True) or ""

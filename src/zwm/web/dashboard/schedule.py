@@ -32,6 +32,8 @@ def run_now(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard:schedule")
     if entry is None:
         messages.error(request, f"No schedule entry is named {name[:100]!r}.")
+    elif entry.problem is not None:
+        messages.error(request, f"{entry.name} cannot run: {entry.problem}")
     else:
         run = schedule.run_now(entry)
         messages.success(request, f"{entry.name}: job {run.job_id or '(dropped as a duplicate)'} queued now.")
