@@ -138,3 +138,18 @@ def test_thousand_jobs_two_processes_and_a_kill_lose_nothing(workers: Workers) -
     succeeded_ids = set(JobExecution.objects.filter(status="succeeded").values_list("job_uuid", flat=True))
     assert succeeded_ids == ids
     assert not FailedJob.objects.exists()
+
+
+def test_stop_when_empty_waits_for_jobs_a_dead_worker_held(workers: Workers, marker: Path) -> None:
+    """A dead worker's job is not "empty queue": a --stop-when-empty worker recovers it."""
+    job_id = dispatch(SlowMark(str(marker), 1.0))
+    first = workers.start("queue:work", "--lease", "2", "--sleep", "0.2")
+    wait_for(lambda: any(line.startswith("start") for line in lines(marker)), what="job start")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+
+    result = workers.work("--stop-when-empty", "--lease", "2", "--sleep", "0.2")
+
+    assert result.returncode == 0, result.stderr
+    assert succeeded(str(job_id)) == 1
+    assert QueuedJob.objects.count() == 0

@@ -118,7 +118,11 @@ _connection_option = click.option(
 @click.option(
     "--memory", type=click.IntRange(min=0), default=128, show_default=True, help="Stop above this RSS in MB."
 )
-@click.option("--stop-when-empty", is_flag=True, help="Stop when the queues are empty.")
+@click.option(
+    "--stop-when-empty",
+    is_flag=True,
+    help="Stop when the queues are empty: nothing waiting, nothing held by another worker.",
+)
 @click.option("--once", is_flag=True, help="Process one job, then stop.")
 @click.option(
     "--lease",

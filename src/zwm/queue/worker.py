@@ -280,7 +280,7 @@ class Worker:
             return  # acknowledging may have queued jobs (batch callbacks): look again first
         self.history.flush()
         self._beat("idle")
-        if self.options.stop_when_empty:
+        if self.options.stop_when_empty and not self._reserved_elsewhere():
             self.stop("--stop-when-empty: the queues are empty")
             return
         if self.options.once and self._waited_once:
@@ -299,6 +299,13 @@ class Worker:
                 time.sleep(min(wait, SIGNAL_EVERY))
         finally:
             self._waiting = False
+
+    def _reserved_elsewhere(self) -> bool:
+        """Do other workers hold jobs of these queues? Then the queues are not empty yet: a
+        worker that died holding them leaves them to be recovered when their leases lapse,
+        and a ``--stop-when-empty`` worker stays to run them."""
+        counts = self.driver.counts(list(self.options.queues))
+        return any(count.reserved for count in counts.values())
 
     def _check_limits(self) -> None:
         options = self.options
