@@ -165,3 +165,5 @@ if alert_channels(_config):
     ZWM_SCHEDULE.append({"name": "ops-check-alerts", "cron": "* * * * *", "job": "zwm.ops.jobs.CheckAlerts"})
 
 LOGGING = logging_config(_config)
+# django-axes logs every sign-in at INFO; failures and lock-outs are WARNING.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}

@@ -18,6 +18,38 @@ from zwm.catalog.models import Linkage, Task
 
 START = "start"
 
+# How a node looks, by action type: decisions are diamonds (as in the original), each family of
+# actions has its colour. Set on each node here so the browser maps nothing per node.
+SHAPES = {
+    "start": "round-rectangle",
+    "Iterate": "diamond",
+    "If": "diamond",
+    "Logic::Case": "diamond",
+    "Approval": "hexagon",
+    "Delay": "ellipse",
+}
+COLOURS = {
+    "start": "#37474f",
+    "Email": "#1565c0",
+    "Notifications::SMS": "#1565c0",
+    "Export": "#2e7d32",
+    "Callout": "#6a1b9a",
+    "Query": "#00838f",
+    "CustomObject::Query": "#00838f",
+    "Create": "#283593",
+    "Update": "#283593",
+    "Iterate": "#ef6c00",
+    "If": "#f9a825",
+    "Logic::Case": "#f9a825",
+    "Delay": "#757575",
+    "Approval": "#ad1457",
+}
+DEFAULT_SHAPE, DEFAULT_COLOUR = "round-rectangle", "#546e7a"
+
+
+def look(kind: str) -> dict[str, str]:
+    return {"shape": SHAPES.get(kind, DEFAULT_SHAPE), "colour": COLOURS.get(kind, DEFAULT_COLOUR)}
+
 
 def node_id(zuora_task_id: str) -> str:
     return f"task-{zuora_task_id}"
@@ -37,17 +69,19 @@ class Graph:
 def build_graph(tasks: Iterable[Task], linkages: Iterable[Linkage], url_for: Callable[[Task], str]) -> Graph:
     """The graph of ``tasks`` and ``linkages``; ``url_for(task)`` is what clicking a node opens."""
     ordered = sorted(tasks, key=_task_order)
-    graph = Graph(nodes=[{"data": {"id": START, "label": "Start", "kind": "start"}}])
+    graph = Graph(nodes=[{"data": {"id": START, "label": "Start", "kind": "start", **look("start")}}])
     known = set()
     for task in ordered:
         known.add(task.zuora_task_id)
+        kind = task.action_type or "Task"
         graph.nodes.append(
             {
                 "data": {
                     "id": node_id(task.zuora_task_id),
                     "label": task.name or task.zuora_task_id,
-                    "kind": task.action_type or "Task",
+                    "kind": kind,
                     "url": url_for(task),
+                    **look(kind),
                 }
             }
         )

@@ -3,13 +3,6 @@
 (function () {
   "use strict";
 
-  var SHAPES = { start: "round-rectangle", Iterate: "diamond", If: "diamond", "Logic::Case": "diamond", Approval: "hexagon", Delay: "ellipse" };
-  var COLOURS = {
-    start: "#37474f", Email: "#1565c0", Export: "#2e7d32", Callout: "#6a1b9a", Query: "#00838f",
-    "CustomObject::Query": "#00838f", Create: "#283593", Update: "#283593", Iterate: "#ef6c00",
-    If: "#f9a825", "Logic::Case": "#f9a825", Delay: "#757575", Approval: "#ad1457"
-  };
-  var FALLBACK = "#546e7a";
 
   function panel() { return document.getElementById("side-panel"); }
 
@@ -38,8 +31,7 @@
       wheelSensitivity: 0.3,
       style: [
         { selector: "node", style: {
-          "shape": function (n) { return SHAPES[n.data("kind")] || "round-rectangle"; },
-          "background-color": function (n) { return COLOURS[n.data("kind")] || FALLBACK; },
+          "shape": "data(shape)", "background-color": "data(colour)",
           "label": "data(label)", "color": "#fff", "font-size": 11, "text-valign": "center", "text-halign": "center",
           "text-wrap": "wrap", "text-max-width": 130, "width": 150, "height": 46
         } },
@@ -52,8 +44,16 @@
           "text-background-color": "#fff", "text-background-opacity": 0.8, "text-background-padding": 2
         } }
       ],
-      layout: { name: "dagre", rankDir: "LR", nodeSep: 40, edgeSep: 20, rankSep: 110, fit: true, padding: 20 }
+      // network-simplex (dagre's default ranker) gives the tidiest ranks but grows fast with
+      // the graph; past 120 nodes longest-path keeps a large workflow's layout well under 1 s.
+      layout: { name: "preset" }
     });
+    var created = performance.now();
+    cy.layout({
+      name: "dagre", rankDir: "LR", nodeSep: 40, edgeSep: 20, rankSep: 110, fit: true, padding: 20,
+      ranker: data.nodes.length > 120 ? "longest-path" : "network-simplex"
+    }).run();
+    container.dataset.initMs = (created - started).toFixed(1);
     container.dataset.layoutMs = (performance.now() - started).toFixed(1);
     container.dataset.nodes = String(cy.nodes().length);
     container.dataset.edges = String(cy.edges().length);
