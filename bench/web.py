@@ -149,8 +149,7 @@ def seed(customers: int, workflows: int, tasks_per_workflow: int, big_graph: int
             "created_at",
             "updated_at",
         ]
-        # Fill the remaining NOT NULL text columns with their defaults through a DEFAULT clause is not possible
-        # with COPY; name them explicitly.
+        # COPY cannot fall back on the columns' defaults: the remaining NOT NULL ones are named.
         extra = [
             "description",
             "active_version_id",
@@ -161,7 +160,7 @@ def seed(customers: int, workflows: int, tasks_per_workflow: int, big_graph: int
             "inactive_versions",
         ]
         copy_rows(
-            Workflow, wf_columns + extra, (row + ("", "", "", "", "", "", "[]") for row in workflow_rows())
+            Workflow, wf_columns + extra, ((*row, "", "", "", "", "", "", "[]") for row in workflow_rows())
         )
         workflow_ids = list(Workflow.objects.order_by("pk").values_list("pk", flat=True))
 
@@ -347,7 +346,9 @@ def server_side(ids: dict[str, int], repeat: int) -> list[tuple[str, float, floa
     task = Task.objects.filter(workflow_id=ids["workflow"]).first()
     run = SyncRun.objects.filter(customer_id=ids["customer"]).first()
     version = WorkflowVersion.objects.order_by("pk").first()
-    assert task and run and version
+    assert task is not None
+    assert run is not None
+    assert version is not None
     pages = [
         ("home", "/"),
         ("customers", "/customers/"),
@@ -384,10 +385,9 @@ def server_side(ids: dict[str, int], repeat: int) -> list[tuple[str, float, floa
                 started = time.perf_counter()
                 client.get(path)
                 times.append((time.perf_counter() - started) * 1000)
-        results.append((label, statistics.median(times), max(times), len(queries)))
-        print(
-            f"  {label:32} median {results[-1][1]:7.1f} ms  worst {results[-1][2]:7.1f} ms  {len(queries):3} queries"
-        )
+        median, worst = statistics.median(times), max(times)
+        results.append((label, median, worst, len(queries)))
+        print(f"  {label:32} median {median:7.1f} ms  worst {worst:7.1f} ms  {len(queries):3} queries")
     return results
 
 
@@ -437,7 +437,8 @@ def browser_layout(database_url: str, big: int, repeat: int) -> list[float]:
                 layouts.append(float(page.get_attribute("#task-graph", "data-layout-ms") or "nan"))
                 inits.append(float(page.get_attribute("#task-graph", "data-init-ms") or "nan"))
             print(
-                f"  300-task graph ({nodes} nodes incl. Start): layout median {statistics.median(layouts):.0f} ms, "
+                f"  300-task graph ({nodes} nodes incl. Start): "
+                f"layout median {statistics.median(layouts):.0f} ms, "
                 f"worst {max(layouts):.0f} ms over {repeat} loads (of which creating the graph "
                 f"{statistics.median(inits):.0f} ms)"
             )
