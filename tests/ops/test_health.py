@@ -13,12 +13,16 @@ import pytest
 from django.test import Client
 from rediskit import PrivateServers, free_port
 from tcpproxy import TcpProxy
-from workerkit import Workers, worker_database_url
+from workerkit import Workers, wait_for, worker_database_url
 
 from zwm.queue.registry import Registration, Status
 
 
 def live_worker() -> Registration:
+    """A worker (and a scheduler) that just beat."""
+    from zwm.queue.schedule import beat
+
+    beat()
     registration = Registration(name=None, connection="database", queues=["default"])
     registration.heartbeat(Status.IDLE, processed=0, failed=0, current=None)
     return registration
@@ -32,7 +36,7 @@ def test_health_is_200_with_only_states_when_everything_is_fine(client: Client) 
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "queue": "ok", "workers": "ok"},
+        "checks": {"database": "ok", "queue": "ok", "workers": "ok", "scheduler": "ok"},
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -43,7 +47,12 @@ def test_health_is_503_without_a_recent_worker_heartbeat(client: Client) -> None
     registration.stopped(processed=3, failed=0)  # a stopped worker does not count
     response = client.get("/health")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok", "queue": "ok", "workers": "failing"}
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "queue": "ok",
+        "workers": "failing",
+        "scheduler": "ok",
+    }
     assert "heartbeat" not in response.content.decode()  # no details for the public
 
 
@@ -81,7 +90,7 @@ def test_health_page_while_the_database_is_down_is_a_quick_503(tmp_path: Path) -
     assert status == "503"
     assert json.loads(body) == {
         "status": "failing",
-        "checks": {"database": "failing", "queue": "failing", "workers": "failing"},
+        "checks": {"database": "failing", "queue": "failing", "workers": "failing", "scheduler": "failing"},
     }
     assert "Traceback" not in done.stderr
 
@@ -126,7 +135,12 @@ def test_zwm_health_follows_redis_going_away_and_coming_back(workers: Workers, t
         redis.kill()
         done, took = run_health(workers, **env)
         assert done.returncode == 1
-        assert json.loads(done.stdout)["checks"] == {"database": "ok", "queue": "failing", "workers": "ok"}
+        checks = json.loads(done.stdout)["checks"]
+        assert {name: checks[name] for name in ("database", "queue", "workers")} == {
+            "database": "ok",
+            "queue": "failing",
+            "workers": "ok",
+        }
         assert took < 5.0
 
         redis.start()
@@ -168,3 +182,27 @@ def test_zwm_health_follows_postgresql_going_away_and_coming_back(workers: Worke
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
         proxy.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_missing_scheduler_is_reported_but_does_not_fail_health(client: Client) -> None:
+    from zwm.queue.models import QueueSignal
+
+    live_worker()
+    QueueSignal.objects.filter(name="scheduler").update(value=time.time() - 3600)
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["checks"]["scheduler"] == "failing"
+
+
+def test_schedule_work_beats(workers: Workers) -> None:
+    """A real scheduler process writes its heartbeat; zwm health then reports it ok."""
+    from zwm.queue.schedule import last_beat
+
+    scheduler = workers.start("schedule:work", "--tick", "0.1")
+    wait_for(last_beat, what="the scheduler's first heartbeat")
+    workers.stop(scheduler)
+    done, _ = run_health(workers)
+    report = json.loads(done.stdout)
+    assert report["checks"]["scheduler"] == "ok"
+    assert report["details"]["scheduler"].startswith("scheduler beat ")

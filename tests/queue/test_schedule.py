@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from django.db import close_old_connections
 from django.test import override_settings
+from workerkit import Workers
 
 from zwm.cli import cli
 from zwm.queue.models import QueuedJob, ScheduledRun
@@ -177,7 +178,7 @@ def test_the_cron_is_read_in_the_entrys_time_zone() -> None:
     assert datetime.fromtimestamp(entry.next_slot(summer), UTC) == datetime(2026, 7, 16, 7, 0, tzinfo=UTC)
 
 
-def test_without_overlapping_skips_a_slot_while_the_previous_job_waits() -> None:
+def test_without_overlapping_skips_a_slot_while_the_previous_job_waits(workers: Workers) -> None:
     entries = load_entries([{**HOURLY, "without_overlapping": True}])
     (first,) = fire_due(entries, now=TWO_PAST)
     assert fire_due(entries, now=TWO_PAST + 3600) == []  # 11:00: the 10:00 job still waits
@@ -185,17 +186,10 @@ def test_without_overlapping_skips_a_slot_while_the_previous_job_waits() -> None
     skipped = ScheduledRun.objects.get(scheduled_for=datetime(2026, 11, 20, 11, 0, tzinfo=UTC))
     assert skipped.job_id == ""  # recorded, so the slot is not fired late either
     assert fire_due(entries, now=TWO_PAST + 3630) == []
-    dispatch_now_of(first.job_id)
+    assert workers.work("--queue", "schedule-test", "--stop-when-empty", "--sleep", "0").returncode == 0
+    assert not QueuedJob.objects.filter(uuid=first.job_id).exists()
     assert len(fire_due(entries, now=TWO_PAST + 7200)) == 1  # 12:00: the job is done
     assert jobs_queued() == 1
-
-
-def dispatch_now_of(job_id: str) -> None:
-    """Run the queued job ``job_id`` to completion, as a worker would."""
-    from zwm.queue.worker import Worker, WorkerOptions
-
-    Worker(WorkerOptions(queues=("schedule-test",), stop_when_empty=True, sleep=0)).run()
-    assert not QueuedJob.objects.filter(uuid=job_id).exists()
 
 
 def test_without_overlapping_does_not_wait_for_ever_for_a_lost_job() -> None:

@@ -37,10 +37,11 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in self.checks)
+        return all(check.ok for check in self.checks if check.name not in ADVISORY)
 
     def public(self) -> dict[str, object]:
-        """What anyone may see: overall status and ok/failing per check, no details."""
+        """What anyone may see: overall status and ok/failing per check (advisory ones
+        included, not counted), no details."""
         return {
             "status": "ok" if self.ok else "failing",
             "checks": {check.name: "ok" if check.ok else "failing" for check in self.checks},
@@ -87,11 +88,30 @@ def check_workers() -> str:
     return f"{alive} worker(s) alive"
 
 
+def check_scheduler() -> str:
+    """A scheduler beat recently. Advisory: without one nothing fires on time, but the jobs
+    already queued still run, so it does not fail the health check."""
+    from zwm.queue.schedule import last_beat
+
+    stale = get_config().health_worker_stale
+    beat = last_beat()
+    if beat is None:
+        raise CheckFailed("no scheduler has run (zwm schedule:work)")
+    age = time.time() - beat
+    if age > stale:
+        raise CheckFailed(f"no scheduler heartbeat in the last {stale:g} s (last {age:.0f} s ago)")
+    return f"scheduler beat {age:.0f} s ago"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": check_database,
     "queue": check_queue,
     "workers": check_workers,
+    "scheduler": check_scheduler,
 }
+ADVISORY = frozenset({"scheduler"})
+"""Checks reported but not counted in the overall status (the contract: database, queue
+connection and worker heartbeat decide 200 or 503)."""
 
 
 def _run_one(func: Callable[[], str], results: dict[str, tuple[bool, str]], name: str) -> None:

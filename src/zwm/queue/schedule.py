@@ -36,7 +36,7 @@ from django.db import IntegrityError, transaction
 
 from zwm.queue.dispatch import dispatch
 from zwm.queue.job import Job, PayloadError, load_job_class
-from zwm.queue.models import FailedJob, JobExecution, ScheduledRun
+from zwm.queue.models import FailedJob, JobExecution, QueueSignal, ScheduledRun
 
 log = logging.getLogger(__name__)
 
@@ -245,15 +245,35 @@ def run_now(entry: ScheduleEntry) -> ScheduledRun:
     return run
 
 
+HEARTBEAT = "scheduler"
+"""The ``job_signals`` row a running scheduler keeps fresh (epoch seconds of its last beat)."""
+HEARTBEAT_EVERY = 10.0
+
+
+def beat() -> None:
+    """Say "a scheduler is alive": for ``zwm health`` and the dashboard."""
+    QueueSignal.objects.update_or_create(name=HEARTBEAT, defaults={"value": time.time()})
+
+
+def last_beat() -> float | None:
+    """Epoch seconds of the latest scheduler heartbeat, any host; ``None`` if none ever ran."""
+    return QueueSignal.objects.filter(name=HEARTBEAT).values_list("value", flat=True).first()
+
+
 def run_forever(
     entries: Sequence[ScheduleEntry],
     *,
     should_stop: Callable[[], bool],
     tick: float = 1.0,
 ) -> None:
-    """Fire due entries until ``should_stop()``; wakes at most every ``tick`` seconds."""
+    """Fire due entries until ``should_stop()``; wakes at most every ``tick`` seconds, and
+    beats every :data:`HEARTBEAT_EVERY` seconds."""
+    beaten = -HEARTBEAT_EVERY
     while not should_stop():
         try:
+            if time.monotonic() - beaten >= HEARTBEAT_EVERY:
+                beat()
+                beaten = time.monotonic()
             fire_due(entries)
         except Exception:  # a database hiccup must not kill the scheduler
             log.exception("schedule: firing due entries failed; retrying")
