@@ -70,6 +70,7 @@ def test_create_refuses_a_duplicate_username_whatever_its_case() -> None:
 
 
 def test_set_role_moves_a_user_between_roles_and_list_shows_it() -> None:
+    run("user:create", "--username", "root", "--role", "admin", "--password-stdin", stdin=PASSWORD)
     run("user:create", "--username", "ann", "--role", "admin", "--password-stdin", stdin=PASSWORD)
     code, out = run("user:set-role", "--username", "ann", "--role", "viewer")
     assert code == 0, out
@@ -78,7 +79,21 @@ def test_set_role_moves_a_user_between_roles_and_list_shows_it() -> None:
     assert not user.is_superuser
     assert not user.is_staff
     code, out = run("user:list", "--json")
-    assert json.loads(out) == [{"username": "ann", "role": "viewer", "active": True, "last_login": ""}]
+    assert json.loads(out)[0] == {
+        "id": user.pk,
+        "username": "ann",
+        "role": "viewer",
+        "active": True,
+        "last_login": "",
+    }
     code, out = run("user:set-role", "--username", "nobody", "--role", "viewer")
     assert code == 2
     assert "no user named 'nobody'" in out
+
+
+def test_the_last_active_admin_cannot_be_demoted() -> None:
+    run("user:create", "--username", "root", "--role", "admin", "--password-stdin", stdin=PASSWORD)
+    code, out = run("user:set-role", "--username", "root", "--role", "operator")
+    assert code == 2
+    assert "root is the last active admin" in out
+    assert User.objects.get(username="root").is_superuser

@@ -22,7 +22,14 @@ from .conftest import Catalog
 # Pages any signed-in user (or anyone) may reach, by URL name.
 SIGN_IN_PAGES = {"web:login", "web:logout", "web:setup", "web:password-change"}
 # Actions that change something: POST only.
-POST_ONLY = {"web:customer-sync", "web:customer-bulk-sync", "web:customer-sync-all", "web:workflow-reextract"}
+POST_ONLY = {
+    "web:customer-sync",
+    "web:customer-bulk-sync",
+    "web:customer-sync-all",
+    "web:workflow-reextract",
+    "web:user-set-role",
+    "web:user-set-active",
+}
 
 
 def web_patterns() -> Iterator[tuple[str, URLPattern]]:

@@ -28,6 +28,7 @@ SECTIONS: tuple[NavEntry, ...] = (
     NavEntry("Tasks", "web:task-list"),
     NavEntry("Sync runs", "web:syncrun-list"),
     NavEntry("Jobs", "dashboard:index"),
+    NavEntry("Users", "web:user-list", Role.ADMIN),
 )
 
 

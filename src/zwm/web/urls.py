@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from zwm.web.views import auth, customers, home, syncruns, tasks, workflows
+from zwm.web.views import auth, customers, home, syncruns, tasks, users, workflows
 
 app_name = "web"
 
@@ -33,4 +33,8 @@ urlpatterns = [
     path("tasks/<int:pk>/", tasks.task_detail, name="task-detail"),
     path("sync-runs/", syncruns.syncrun_list, name="syncrun-list"),
     path("sync-runs/<int:pk>/", syncruns.syncrun_detail, name="syncrun-detail"),
+    path("users/", users.user_list, name="user-list"),
+    path("users/new/", users.user_create, name="user-create"),
+    path("users/role/", users.user_set_role, name="user-set-role"),
+    path("users/active/", users.user_set_active, name="user-set-active"),
 ]

@@ -22,6 +22,7 @@ class UserError(Exception):
 
 @dataclass(frozen=True)
 class UserView:
+    id: int
     username: str
     role: str
     active: bool
@@ -63,13 +64,46 @@ def create_user(username: str, role: Role, password: str) -> User:
     return user
 
 
-@transaction.atomic
-def set_role(username: str, role: Role) -> User:
+def _locked(username: str) -> User:
     try:
-        user = User.objects.select_for_update().get(username=username)
+        return User.objects.select_for_update().get(username=username)
     except User.DoesNotExist:
         raise UserError(f"no user named {username!r}") from None
+
+
+def _keep_an_admin(user: User) -> None:
+    """Refuse to leave the installation without an active admin (nobody could manage users)."""
+    others = User.objects.filter(is_active=True).exclude(pk=user.pk)
+    if not (
+        others.filter(is_superuser=True).exists() or others.filter(groups__name=Role.ADMIN.label).exists()
+    ):
+        raise UserError(f"{user.username} is the last active admin; make another admin first")
+
+
+def _is_active_admin(user: User) -> bool:
+    return (
+        user.is_active
+        and role_from_groups(user.is_superuser, set(user.groups.values_list("name", flat=True))) is Role.ADMIN
+    )
+
+
+@transaction.atomic
+def set_role(username: str, role: Role) -> User:
+    user = _locked(username)
+    if role is not Role.ADMIN and _is_active_admin(user):
+        _keep_an_admin(user)
     _apply_role(user, role)
+    return user
+
+
+@transaction.atomic
+def set_active(username: str, active: bool) -> User:
+    """Let a user sign in again, or stop them (their sessions end at their next request)."""
+    user = _locked(username)
+    if not active and _is_active_admin(user):
+        _keep_an_admin(user)
+    user.is_active = active
+    user.save(update_fields=["is_active"])
     return user
 
 
@@ -77,6 +111,7 @@ def list_users() -> list[UserView]:
     users = User.objects.order_by("username").prefetch_related("groups")
     return [
         UserView(
+            id=user.pk,
             username=user.username,
             role=_role_label(user),
             active=user.is_active,
