@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from zwm.catalog.models import Linkage, Task, Workflow
+from zwm.catalog.models import Customer, Linkage, Task, Workflow
 from zwm.web.graph import build_graph
 from zwm.web.roles import Role
 
@@ -219,3 +219,32 @@ def test_graph_orders_numeric_task_ids_numerically() -> None:
     tasks = [Task(pk=i, zuora_task_id=tid, name=tid) for i, tid in enumerate(["10", "2", "b", "1"])]
     graph = build_graph(tasks, [], lambda t: "")
     assert [n["data"]["label"] for n in graph.nodes] == ["Start", "1", "2", "10", "b"]
+
+
+def test_home_counts_the_catalog_and_names_failing_customers(viewer: Client, catalog: Catalog) -> None:
+    Customer.objects.filter(pk=catalog.customer.pk).update(
+        last_sync_status="failed", last_sync_error="token refused"
+    )
+    response = viewer.get("/")
+    assert (response.context["workflow_count"], response.context["task_count"]) == (1, 3)
+    assert str(response.context["jobs_failed_24h"]) == "0"
+    body = response.content.decode()
+    assert "Failing customers" in body
+    assert "token refused" in body
+
+
+def test_home_says_when_the_job_figures_cannot_be_read(
+    viewer: Client, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUEUE_CONNECTION", "redis")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    from zwm.config import get_config
+
+    get_config.cache_clear()
+    try:
+        body = viewer.get("/").content.decode()
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
+    assert "Job figures unavailable" in body
+    assert '<span class="figure">1</span> workflows' in body  # the catalog part still renders

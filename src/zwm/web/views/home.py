@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from zwm.catalog.models import Customer, SyncRun, Task, Workflow
-from zwm.queue import monitor
-from zwm.queue.models import FailedJob
+from zwm.queue.overview import overview
+from zwm.queue.redis_safety import QueueConnectionError
 from zwm.web.roles import Role, require_role
 
 SEARCH_LIMIT = 20
 
 
+def _job_figures() -> dict[str, object]:
+    """Jobs waiting, running and failed in 24 h (the dashboard's capped counts), or why not."""
+    try:
+        figures = overview()
+    except QueueConnectionError as exc:
+        return {"jobs_unavailable": str(exc)}
+    return {
+        "jobs_waiting": figures.waiting + figures.delayed,
+        "jobs_running": figures.running,
+        "jobs_failed_24h": figures.failed_24h,
+    }
+
+
 @require_role(Role.VIEWER)
 def home(request: HttpRequest) -> HttpResponse:
-    queues = monitor.stats().queues.values()
     context = {
         "customer_count": Customer.objects.count(),
         "workflow_count": Workflow.objects.count(),
         "task_count": Task.objects.count(),
-        "jobs_waiting": sum(q.waiting + q.delayed for q in queues),
-        "jobs_running": sum(q.reserved for q in queues),
-        "jobs_failed_24h": FailedJob.objects.filter(
-            failed_at__gte=timezone.now() - timedelta(hours=24)
-        ).count(),
+        **_job_figures(),
         "customers": Customer.objects.order_by("name")[:50],
         "failing": Customer.objects.filter(last_sync_status=SyncRun.Status.FAILED).order_by("name"),
         "recent_runs": SyncRun.objects.select_related("customer").order_by("-started_at", "-id")[:10],
