@@ -81,3 +81,59 @@ def test_the_error_table_covers_every_zuora_and_job_failure() -> None:
     }
     raised |= set(re.findall(r"^class (\w+)\(Exception\)", (SRC / "queue" / "executor.py").read_text(), re.M))
     assert raised - error_table_names() == set()
+
+
+_CODE = re.compile(r"^```[^\n]*\n(?P<block>.*?)^```|`(?P<span>[^`\n]+)`", re.MULTILINE | re.DOTALL)
+_COMMAND = re.compile(
+    r"(?:^[ \t]*(?:\$ )?|[;&|(][ \t]*|/)zwm[ \t]+(?P<name>[a-z][\w-]*(?::[\w-]+)*)(?P<rest>[^\n;&|#`]*)",
+    re.MULTILINE,
+)
+
+
+def command_mentions(text: str) -> list[tuple[str, list[str]]]:
+    """Each ``zwm COMMAND --option...`` written in the code of a Markdown text."""
+    mentions = []
+    for code in _CODE.finditer(text):
+        for match in _COMMAND.finditer(code["block"] or code["span"]):
+            mentions.append((match["name"], re.findall(r"(?<![\w-])--[a-z][\w-]*", match["rest"])))
+    return mentions
+
+
+def unknown_commands(text: str) -> list[str]:
+    from zwm.cli import cli
+
+    problems = []
+    for name, options in command_mentions(text):
+        command = cli.commands.get(name)
+        if command is None:
+            problems.append(f"zwm {name}: no such command")
+            continue
+        known = {"--help"} | {
+            opt for param in command.params for opt in (*param.opts, *getattr(param, "secondary_opts", []))
+        }
+        problems += [f"zwm {name} {option}: no such option" for option in options if option not in known]
+    return problems
+
+
+@pytest.mark.parametrize(
+    "document",
+    [d for d in DOCUMENTS if "reference" not in d.parts],
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
+def test_every_command_and_option_the_docs_show_exists(document: Path) -> None:
+    assert unknown_commands(document.read_text()) == []
+
+
+def test_a_renamed_command_or_option_is_caught() -> None:
+    text = (
+        "Run `zwm queue:work --queue high --fast`, then\n```sh\nzwm sync-all\n/opt/bin/zwm up --bind x\n```\n"
+    )
+    assert command_mentions(text) == [
+        ("queue:work", ["--queue", "--fast"]),
+        ("sync-all", []),
+        ("up", ["--bind"]),
+    ]
+    assert unknown_commands(text) == [
+        "zwm queue:work --fast: no such option",
+        "zwm sync-all: no such command",
+    ]
