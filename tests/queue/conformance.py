@@ -306,6 +306,17 @@ class DriverConformance:
         assert driver.acquire_unique(key, "job-c", ttl=LEASE) is True
         assert driver.acquire_unique(f"{key}:other", "job-d", ttl=LEASE) is True
 
+    def test_unique_lock_renewed_by_its_owner_only(self, driver: Driver, queue: str) -> None:
+        """Issue point 10: a lock is renewed with its job's lease, never by another job."""
+        mine, theirs = f"{queue}:renewed", f"{queue}:not-renewed"
+        assert driver.acquire_unique(mine, "job-a", ttl=SHORT) is True
+        assert driver.acquire_unique(theirs, "job-b", ttl=SHORT) is True
+        driver.renew_unique([(mine, "job-a"), (theirs, "job-x")], ttl=LEASE)
+        driver.renew_unique([], ttl=LEASE)
+        time.sleep(SHORT + 0.1)
+        assert driver.acquire_unique(mine, "job-c", ttl=LEASE) is False
+        assert driver.acquire_unique(theirs, "job-c", ttl=LEASE) is True
+
     def test_unique_lock_expires(self, driver: Driver, queue: str) -> None:
         key = f"{queue}:crashed"
         assert driver.acquire_unique(key, "job-a", ttl=SHORT) is True

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from workerkit import Workers, lines
-from zwm_test_jobs import BatchCallback, FailUntil, Mark, MarkOrFail
+from zwm_test_jobs import BatchCallback, FailUntil, Mark, MarkOrFail, UniqueMark
 
 from zwm.queue import batches
 from zwm.queue.batches import Batch
-from zwm.queue.models import JobBatch, JobExecution, QueuedJob
+from zwm.queue.models import JobBatch, JobExecution, QueuedJob, UniqueLock
 
 pytestmark = [pytest.mark.backends]
 FAST = ("--sleep", "0.2", "--lease", "2", "--stop-when-empty")
@@ -140,3 +140,17 @@ def test_unknown_batch_and_pruning(transactional_db: None, marker: Path) -> None
     assert batches.prune(1) == 0
     assert batches.prune(0) == 1
     assert not JobBatch.objects.filter(id=batch_id).exists()
+
+
+def test_batch_members_keep_their_unique_key(workers: Workers, marker: Path) -> None:
+    """Issue point 10: a member holds its unique lock while it waits and runs, so a
+    duplicate dispatched meanwhile is dropped; the lock is released with the member's ack."""
+    Batch([UniqueMark(str(marker), "customer-7")]).dispatch()
+    assert UniqueMark(str(marker), "customer-7").dispatch() is None  # the member holds it
+
+    result = workers.work("--stop-when-empty", "--sleep", "0.1")
+
+    assert result.returncode == 0, result.stderr
+    assert lines(marker) == ["customer-7"]
+    assert not UniqueLock.objects.exists()
+    assert UniqueMark(str(marker), "customer-7").dispatch() is not None  # free again

@@ -20,6 +20,7 @@ from zwm_test_jobs import (
     Progress,
     SlowMark,
     StartsAChildAndHangs,
+    UniqueSlow,
 )
 
 from zwm.queue import diagnostics
@@ -340,3 +341,32 @@ def test_a_timeout_kills_the_processes_the_job_started(workers: Workers, marker:
     assert statuses(str(job_id)) == ["timed_out"]
     grandchild = int(lines(marker)[0])
     wait_for(lambda: not _alive(grandchild), timeout=5, what="the job's own subprocess to be killed")
+
+
+def test_a_failure_message_no_database_can_store_fails_only_its_job(workers: Workers) -> None:
+    """Issue point 5: a NUL byte (PostgreSQL rejects it, in COPY too) and a lone surrogate
+    in an exception message are escaped; the job fails with its reason, the others run."""
+    bad = dispatch(diagnostics.Fail("before\x00after \udcff end"))
+    good = dispatch_many([diagnostics.Noop() for _ in range(3)])
+
+    result = workers.work("--stop-when-empty", *FAST)
+
+    assert result.returncode == 0, result.stderr
+    failure = FailedJob.objects.get(uuid=bad)
+    assert failure.exception_message == "before\\x00after \\udcff end"
+    assert JobExecution.objects.get(job_uuid=bad).exception_message == failure.exception_message
+    assert all(statuses(str(job_id)) == ["succeeded"] for job_id in good)
+
+
+def test_a_running_unique_job_keeps_its_lock_past_its_unique_for(workers: Workers, marker: Path) -> None:
+    """Issue point 10: the lock is renewed with the lease, so it lasts as long as the job
+    runs, not only ``unique_for`` (half a second here) from its dispatch."""
+    job_id = dispatch(UniqueSlow(str(marker), "k"))
+    worker = workers.start("queue:work", "--lease", "1", "--sleep", "0.1")
+    wait_for(lambda: lines(marker) == ["start k"], what="the job to start")
+    time.sleep(1.0)  # past unique_for and a lease renewal
+
+    assert dispatch(UniqueSlow(str(marker), "k")) is None
+
+    wait_for(lambda: statuses(str(job_id)) == ["succeeded"], what="success")
+    assert workers.stop(worker)[0] == 0

@@ -239,3 +239,35 @@ class StartsAChildAndHangs(Job):
         child = subprocess.Popen(["sleep", "300"])
         append(self.path, str(child.pid))
         time.sleep(3600)
+
+
+@dataclass
+class UniqueMark(Job):
+    """Writes its key; unique per key."""
+
+    path: str
+    key: str
+
+    def unique_key(self) -> str | None:
+        return f"mark:{self.key}"
+
+    def handle(self) -> None:
+        append(self.path, self.key)
+
+
+@dataclass
+class UniqueSlow(Job):
+    """Unique per key, its lock (if nobody renewed it) lasting half a second; runs ``seconds``."""
+
+    path: str
+    key: str
+    seconds: float = 2.5
+    unique_for: ClassVar[float] = 0.5
+
+    def unique_key(self) -> str | None:
+        return f"slow:{self.key}"
+
+    def handle(self) -> None:
+        append(self.path, f"start {self.key}")
+        time.sleep(self.seconds)
+        append(self.path, "done")

@@ -121,6 +121,7 @@ class Acknowledger:
             done = self.driver.complete(reservation)
             if done:
                 batches.record_failure(envelope)
+                self.release_unique(envelope)
             else:
                 transaction.set_rollback(True)
         if row is not None:
@@ -133,7 +134,6 @@ class Acknowledger:
         if row is not None:
             self.history.changed(row)
         self.failed += 1
-        self.release_unique(envelope)
         log.warning("%s [%s] failed: %s", envelope.job, envelope.id, failure.message)
         self.notify("Failed", envelope)
         if run_hook:
@@ -153,8 +153,8 @@ class Acknowledger:
             done = self.driver.complete(reservation)
             if done:
                 batches.record_success(envelope, skipped=True)
+                self.release_unique(envelope)
         if done:
-            self.release_unique(envelope)
             log.info("%s [%s] skipped: its batch is cancelled", envelope.job, envelope.id)
 
     def lease_lost(self, row: JobExecution) -> None:
@@ -190,16 +190,16 @@ class Acknowledger:
                     if not ok:
                         self.lease_lost(row)
                         history.amend(row)  # written as succeeded by the flush above
-                    elif reservation.envelope.batch_id is not None:
+                        continue
+                    if reservation.envelope.batch_id is not None:
                         batches.record_success(reservation.envelope)
+                    self.release_unique(reservation.envelope)  # with the ack (database driver)
         except BaseException:
             self._acks = acks + self._acks
             for batch in reversed(flushed):
                 self.history.restore(batch)
             raise
-        for (reservation, _), ok in zip(acks, done, strict=True):
-            if ok:
-                self.release_unique(reservation.envelope)
-            else:
+        for ok in done:
+            if not ok:
                 self.processed -= 1
         return {reservation.envelope.id for reservation, _ in acks}

@@ -104,9 +104,8 @@ class Batch:
         """Store the batch and queue its jobs (atomically with the database driver); its id."""
         batch_id = str(uuid.uuid4())
         connection = check_connection(self.connection or get_config().queue_connection)
-        # A member's uniqueness is dropped: skipping one would change what the batch means.
         members = [
-            dataclasses.replace(Envelope.for_job(job, queue=self.queue), batch_id=batch_id, unique_key=None)
+            dataclasses.replace(Envelope.for_job(job, queue=self.queue), batch_id=batch_id)
             for job in self.jobs
         ]
         options: dict[str, Any] = {
@@ -126,6 +125,7 @@ class Batch:
                 created_at=timezone.now(),
             )
             if members:
+                _lock_members(self.jobs, members, connection)
                 _push(members, connection)
             else:  # nothing to wait for: the batch is settled and succeeded at once
                 batch.finished_at = timezone.now()
@@ -141,6 +141,18 @@ def _callback_envelope(job: Job, batch_id: str, queue: str | None) -> Envelope:
         envelope.args["batch_id"] = batch_id
     envelope.batch_id = batch_id
     return envelope
+
+
+def _lock_members(jobs: Sequence[Job], members: Sequence[Envelope], connection: str) -> None:
+    """Members keep their unique keys: each takes its lock when it is free, so a duplicate
+    dispatched while the member waits or runs is dropped (a UI sync of a customer the
+    hourly sync-all is about to sync). A member whose key another job holds is queued all
+    the same -- a batch never loses a member -- and holds nothing (its release, checked
+    by owner, frees nothing); the job's own run-time guard keeps the two apart."""
+    driver = get_driver(connection)
+    for job, envelope in zip(jobs, members, strict=True):
+        if envelope.unique_key is not None:
+            driver.acquire_unique(envelope.unique_key, envelope.id, type(job).unique_for)
 
 
 def _push(envelopes: list[Envelope], connection: str) -> None:

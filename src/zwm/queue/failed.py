@@ -32,6 +32,7 @@ from zwm.queue.drivers.base import check_queue_names
 from zwm.queue.filters import check_filter_text
 from zwm.queue.job import Envelope, Job, PayloadError
 from zwm.queue.models import FailedJob
+from zwm.queue.storable import storable
 
 CHUNK = 1000
 """Failed jobs retried or deleted per transaction by the bulk actions."""
@@ -76,11 +77,11 @@ def record_failure(envelope: Envelope, connection: str, failure: BaseException |
         defaults={
             "connection": connection,
             "queue": envelope.queue,
-            "job_class": envelope.job,
+            "job_class": storable(envelope.job, 255),
             "payload": envelope.to_json(),
-            "exception_type": info.type[:255],
-            "exception_message": info.message,
-            "exception_traceback": info.traceback,
+            "exception_type": storable(info.type, 255),
+            "exception_message": storable(info.message),
+            "exception_traceback": storable(info.traceback),
             "failed_at": timezone.now(),
         },
     )

@@ -35,6 +35,7 @@ from django.utils import timezone
 from zwm.queue import events
 from zwm.queue.job import Envelope
 from zwm.queue.models import JobExecution
+from zwm.queue.storable import storable
 
 log = logging.getLogger("zwm.queue")
 
@@ -84,7 +85,7 @@ def new_execution(envelope: Envelope, *, connection: str, reserved_at: float | N
     """
     values = {
         "job_uuid": envelope.id,
-        "job_class": envelope.job[:255],
+        "job_class": storable(envelope.job, 255),
         "queue": envelope.queue,
         "connection": connection,
         "attempt": envelope.attempts,
@@ -142,7 +143,7 @@ def finish(row: JobExecution, status: str, *, message: str = "", progress: int |
         row.progress = progress
     if status == Status.SUCCEEDED and row.progress is not None:
         row.progress = 100  # a job that reported progress and finished is done
-    row.exception_message = message
+    row.exception_message = storable(message)
     _emit(row, status)
 
 

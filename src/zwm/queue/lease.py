@@ -32,11 +32,21 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+UNIQUE_HELD = 3600.0
+"""Seconds a unique job's lock is kept ahead while the job is in a worker's hand: long
+enough for a dead worker's job to be recovered and run with its lock still held."""
+
+
 def renew(driver: Driver, reservations: Sequence[Reservation], lease: float) -> set[str]:
-    """Renew the leases of ``reservations``; the ids of those found lost."""
+    """Renew the leases of ``reservations``, and the unique locks of those that have one
+    (a unique lock lives as long as its job waits or runs); the ids whose lease was lost."""
     if not reservations:
         return set()
     kept = driver.extend(reservations, lease=lease)
+    locks = [(r.envelope.unique_key, r.envelope.id) for r, ok in zip(reservations, kept, strict=True) if ok]
+    held = [(key, owner) for key, owner in locks if key is not None]
+    if held:
+        driver.renew_unique(held, UNIQUE_HELD)
     return {r.envelope.id for r, ok in zip(reservations, kept, strict=True) if not ok}
 
 

@@ -152,6 +152,11 @@ class Driver(ABC):
         """Take the unique lock ``key`` for job ``owner`` unless another job holds it."""
 
     @abstractmethod
+    def renew_unique(self, locks: Sequence[tuple[str, str]], ttl: float) -> None:
+        """Lengthen each ``(key, owner)`` lock its owner still holds to at least ``ttl``
+        seconds from now (a lock is never shortened); others are left alone."""
+
+    @abstractmethod
     def release_unique(self, key: str, owner: str) -> None:
         """Free the unique lock ``key`` if ``owner`` still holds it."""
 

@@ -421,6 +421,13 @@ class DatabaseDriver(Driver):
 
         return self._retrying(take)
 
+    def renew_unique(self, locks: Sequence[tuple[str, str]], ttl: float) -> None:
+        until = time.time() + ttl
+        rows = UniqueLock.objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            for key, owner in locks:
+                rows.filter(key=_lock_key(key), owner=owner, expires_at__lt=until).update(expires_at=until)
+
     def release_unique(self, key: str, owner: str) -> None:
         UniqueLock.objects.using(self.using).filter(key=_lock_key(key), owner=owner).delete()
 

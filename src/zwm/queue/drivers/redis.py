@@ -84,6 +84,7 @@ _SCRIPTS = (
     "next_due",
     "unique_acquire",
     "unique_release",
+    "unique_renew",
 )
 
 
@@ -449,6 +450,13 @@ class RedisDriver(Driver):
         return bool(self._run("unique_acquire", [self._u(key)], [owner, max(1, math.ceil(ttl * 1000))]))
 
     @_guarded
+    @_guarded
+    def renew_unique(self, locks: Sequence[tuple[str, str]], ttl: float) -> None:
+        if locks:
+            self._run(
+                "unique_renew", [self._u(key) for key, _ in locks], [_us(ttl) // 1000, *(o for _, o in locks)]
+            )
+
     def release_unique(self, key: str, owner: str) -> None:
         self._run("unique_release", [self._u(key)], [owner])
 

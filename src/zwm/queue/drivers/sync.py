@@ -63,5 +63,8 @@ class SyncDriver(Driver):
     def acquire_unique(self, key: str, owner: str, ttl: float) -> bool:
         return True
 
+    def renew_unique(self, locks: Sequence[tuple[str, str]], ttl: float) -> None:
+        return None
+
     def release_unique(self, key: str, owner: str) -> None:
         return None
