@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 from django.db import close_old_connections
 from django.test import override_settings
+from rediskit import free_port
 from workerkit import Workers
 
 from zwm.cli import cli
+from zwm.queue.connections import close_drivers, get_driver
+from zwm.queue.drivers.redis import RedisDriver
 from zwm.queue.models import QueuedJob, ScheduledRun
+from zwm.queue.redis_safety import QueueConnectionError
 from zwm.queue.schedule import ScheduleEntry, ScheduleError, fire_due, load_entries, prune, run_now
 
 pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
@@ -198,3 +204,31 @@ def test_without_overlapping_does_not_wait_for_ever_for_a_lost_job() -> None:
     QueuedJob.objects.all().delete()  # lost with its queue: never runs, never fails
     ScheduledRun.objects.update(fired_at=datetime(2026, 11, 19, 9, 0, tzinfo=UTC))  # 25 h before
     assert len(fire_due(entries, now=TWO_PAST + 3600)) == 1
+
+
+@pytest.mark.redis
+def test_a_slot_whose_push_fails_is_unclaimed_and_fires_at_the_next_tick(
+    configure: Callable[..., None], redis_url: str
+) -> None:
+    """Issue point 7: claim and dispatch are all or nothing -- a slot fires once, never zero times."""
+    prefix = f"zwm-test-{uuid.uuid4().hex}"
+    entries = load_entries([HOURLY])
+    configure(
+        QUEUE_CONNECTION="redis", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", ZWM_QUEUE_PREFIX=prefix
+    )
+    close_drivers()
+    with pytest.raises(QueueConnectionError):
+        fire_due(entries, now=TWO_PAST)
+    assert not ScheduledRun.objects.exists()
+
+    configure(REDIS_URL=redis_url)
+    close_drivers()
+    try:
+        (run,) = fire_due(entries, now=TWO_PAST + 1)
+        assert run.scheduled_for == SLOT
+        assert get_driver("redis").counts(["schedule-test"])["schedule-test"].waiting == 1
+    finally:
+        driver = get_driver("redis")
+        assert isinstance(driver, RedisDriver)
+        driver.delete_all_keys()
+        close_drivers()

@@ -189,9 +189,19 @@ def _is_member(batch: JobBatch, envelope: Envelope) -> bool:
 
 
 def _settle(batch: JobBatch) -> None:
+    """Every member succeeded or failed for good: the batch is finished. ``finally`` fires
+    on the first settling only -- a batch retried with ``queue:retry-batch`` settles again
+    (finished once more, whether its members now succeed or fail again) without a second
+    ``finally``."""
     if batch.pending_jobs - batch.failed_jobs <= 0 and batch.finished_at is None:
         batch.finished_at = timezone.now()
-        _fire(batch, "finally")
+        _fire_once(batch, "finally")
+
+
+def _fire_once(batch: JobBatch, event: str) -> None:
+    if not batch.options.get(f"{event}_fired"):
+        batch.options[f"{event}_fired"] = True
+        _fire(batch, event)
 
 
 def record_success(envelope: Envelope, *, skipped: bool = False) -> None:
@@ -212,7 +222,7 @@ def record_success(envelope: Envelope, *, skipped: bool = False) -> None:
         if skipped:
             batch.options["skipped_jobs"] = batch.options.get("skipped_jobs", 0) + 1
         elif batch.pending_jobs == 0 and batch.cancelled_at is None and not batch.options.get("skipped_jobs"):
-            _fire(batch, "then")
+            _fire_once(batch, "then")
         _settle(batch)
         batch.save(update_fields=["pending_jobs", "failed_jobs", "failed_job_ids", "finished_at", "options"])
 
@@ -223,13 +233,12 @@ def record_failure(envelope: Envelope) -> None:
         return
     with transaction.atomic():
         batch = _locked(envelope.batch_id)
-        if batch is None or not _is_member(batch, envelope) or envelope.id in batch.failed_job_ids:
+        if batch is None or not _is_member(batch, envelope):
             return
-        batch.failed_jobs += 1
-        batch.failed_job_ids = [*batch.failed_job_ids, envelope.id]
-        if not batch.options.get("catch_fired"):
-            batch.options["catch_fired"] = True
-            _fire(batch, "catch")
+        if envelope.id not in batch.failed_job_ids:  # else: retried, and it failed again
+            batch.failed_jobs += 1
+            batch.failed_job_ids = [*batch.failed_job_ids, envelope.id]
+        _fire_once(batch, "catch")
         if not batch.options.get("allow_failures") and batch.cancelled_at is None:
             batch.cancelled_at = timezone.now()
             batch.options["cancelled_by"] = "failure"

@@ -69,7 +69,8 @@ class _When:
         return wait + type(job).unique_for
 
 
-def _connection_of(job: Job, connection: str | None) -> str:
+def connection_of(job: Job, connection: str | None = None) -> str:
+    """The queue connection ``job`` goes to: ``connection``, else its class's, else the default."""
     return check_connection(connection or type(job).connection or get_config().queue_connection)
 
 
@@ -118,7 +119,7 @@ def dispatch_many(
     for job in jobs:
         if not isinstance(job, Job):
             raise TypeError(f"not a Job: {job!r}")
-        name = _connection_of(job, connection)
+        name = connection_of(job, connection)
         group = groups.setdefault(name, [])
         order.append((name, len(group)))
         group.append((job, Envelope.for_job(job, queue=queue)))

@@ -3,10 +3,13 @@
 An entry says "dispatch this job on this cron expression". Each time an entry comes due,
 a scheduler *claims* the slot by inserting the row ``(entry name, slot time)`` into
 ``job_schedule_runs``, whose pair is unique, and dispatches the job in the same
-transaction. A second scheduler that reaches the same slot loses the insert and does
-nothing -- so there is no leader to elect and no double fire (Celery beat's well-known
-trap), and a scheduler restarted a few minutes late still fires the slot it missed
-(within ``catch_up`` seconds; older slots are skipped and logged, never fired in a burst).
+transaction when the job's queue is the database. A second scheduler that reaches the same
+slot loses the insert and does nothing -- so there is no leader to elect and no double fire
+(Celery beat's well-known trap), and a scheduler restarted a few minutes late still fires
+the slot it missed (within ``catch_up`` seconds; older slots are skipped and logged, never
+fired in a burst). When the job goes to another store (Redis), the claim commits first and
+the push follows; a push that fails undoes the claim, so the slot fires at the next tick
+instead of never (only a scheduler killed between the two can lose a slot).
 
 Entries come from the Django setting ``ZWM_SCHEDULE``: a list of mappings with ``name``,
 ``cron``, ``job`` (dotted path of a :class:`~zwm.queue.job.Job` class), and optionally
@@ -34,7 +37,7 @@ from croniter import CroniterBadCronError, croniter
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from zwm.queue.dispatch import dispatch
+from zwm.queue.dispatch import connection_of, dispatch
 from zwm.queue.job import Job, PayloadError, load_job_class
 from zwm.queue.models import FailedJob, JobExecution, QueueSignal, ScheduledRun
 
@@ -175,10 +178,7 @@ def _skip_overlapping(entry: ScheduleEntry, slot_at: datetime, pending: str) -> 
 def _claim_and_dispatch(entry: ScheduleEntry, slot_at: datetime) -> ScheduledRun | None:
     job = entry.build()
     try:
-        with transaction.atomic():
-            run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
-            run.job_id = dispatch(job, queue=entry.queue, after_commit=True) or ""
-            run.save(update_fields=["job_id"])
+        run = _claimed(entry, job, slot_at)
     except IntegrityError:
         return None  # another scheduler claimed this slot first
     log.info("schedule %s: dispatched %s for %s", entry.name, entry.job, slot_at.isoformat())
@@ -236,12 +236,27 @@ def run_now(entry: ScheduleEntry) -> ScheduledRun:
     """Dispatch ``entry``'s job now, outside its cron slots, recorded as its latest run."""
     if entry.problem is not None:
         raise ScheduleError(f"schedule entry {entry.name!r} cannot run: {entry.problem}")
-    job = entry.build()
-    with transaction.atomic():
-        run = ScheduledRun.objects.create(name=entry.name, scheduled_for=datetime.now(UTC))
-        run.job_id = dispatch(job, queue=entry.queue, after_commit=True) or ""
-        run.save(update_fields=["job_id"])
+    run = _claimed(entry, entry.build(), datetime.now(UTC))
     log.info("schedule %s: dispatched %s on request", entry.name, entry.job)
+    return run
+
+
+def _claimed(entry: ScheduleEntry, job: Job, slot_at: datetime) -> ScheduledRun:
+    """Claim the slot and dispatch its job, all or nothing (see the module docstring);
+    ``IntegrityError`` when another scheduler holds the claim."""
+    if connection_of(job) == "database":  # the claim and the job commit together
+        with transaction.atomic():
+            run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
+            run.job_id = dispatch(job, queue=entry.queue, after_commit=False) or ""
+            run.save(update_fields=["job_id"])
+        return run
+    run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
+    try:
+        run.job_id = dispatch(job, queue=entry.queue, after_commit=False) or ""
+    except BaseException:
+        run.delete()  # unclaimed: the next tick fires the slot
+        raise
+    run.save(update_fields=["job_id"])
     return run
 
 
