@@ -63,16 +63,31 @@ def setup_django(database_url: str) -> None:
 
 
 def copy_rows(model: Any, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> int:
-    """COPY ``rows`` into ``model``'s table (columns by field name); the row count."""
+    """COPY ``rows`` into ``model``'s table (columns by field name); the row count.
+
+    COPY cannot fall back on a column's default, so every other field that has a default
+    gets it appended: a column added to the model later does not break the seeding.
+    """
     from django.db import connection
 
-    names = [connection.ops.quote_name(model._meta.get_field(c).column) for c in columns]
+    given = {model._meta.get_field(c).name for c in columns}
+    defaults = [
+        f
+        for f in model._meta.concrete_fields
+        if f.name not in given and not f.primary_key and f.has_default()
+    ]
+    tail = tuple(
+        json.dumps(f.get_default()) if f.get_internal_type() == "JSONField" else f.get_default()
+        for f in defaults
+    )
+    fields = [model._meta.get_field(c) for c in columns] + defaults
+    names = [connection.ops.quote_name(f.column) for f in fields]
     count = 0
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: COPY
         with raw.copy(f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(row + tail)
                 count += 1
     return count
 
@@ -149,19 +164,7 @@ def seed(customers: int, workflows: int, tasks_per_workflow: int, big_graph: int
             "created_at",
             "updated_at",
         ]
-        # COPY cannot fall back on the columns' defaults: the remaining NOT NULL ones are named.
-        extra = [
-            "description",
-            "active_version_id",
-            "interval",
-            "timezone",
-            "priority",
-            "exported_version_id",
-            "inactive_versions",
-        ]
-        copy_rows(
-            Workflow, wf_columns + extra, ((*row, "", "", "", "", "", "", "[]") for row in workflow_rows())
-        )
+        copy_rows(Workflow, wf_columns, workflow_rows())
         workflow_ids = list(Workflow.objects.order_by("pk").values_list("pk", flat=True))
 
         task_columns = [

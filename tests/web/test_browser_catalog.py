@@ -115,6 +115,8 @@ def test_open_a_workflow_see_its_graph_open_a_task_download_and_compare(
           return {x: box.left + at.x, y: box.top + at.y, label: node.data('label')};
         }"""
     )
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
     page.mouse.click(target["x"], target["y"])
     panel = page.locator("#side-panel")
     expect(panel).to_be_visible()
@@ -122,6 +124,10 @@ def test_open_a_workflow_see_its_graph_open_a_task_download_and_compare(
     screenshot("task-panel")
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
+    page.locator("#tasks-table a[data-task]").nth(1).click()  # the tasks table opens the same panel
+    expect(panel.locator("h2")).to_contain_text(tasks[1]["name"])
+    page.keyboard.press("Escape")
+    assert requests == []  # opening tasks from the graph or the table asks the server nothing
 
     name = shown["name"]
     with page.expect_download() as download_info:

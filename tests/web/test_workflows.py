@@ -62,17 +62,18 @@ def test_the_detail_page_has_every_section_and_the_graph_elements(viewer: Client
     assert [e["data"]["label"] for e in graph["edges"]] == ["Start", "Success", "Success"]
     assert graph["edges"][0]["data"]["source"] == "start"
     assert 'id="graph-data"' in body
-    task_urls = {n["data"].get("url") for n in graph["nodes"]}
-    assert f"/tasks/{catalog.tasks[1].pk}/" in task_urls
+    assert {n["data"].get("task") for n in graph["nodes"]} == {None, *(t.pk for t in catalog.tasks)}
 
 
-def test_the_side_panel_gets_a_fragment_and_a_direct_visit_a_page(viewer: Client, catalog: Catalog) -> None:
-    url = f"/tasks/{catalog.tasks[0].pk}/"
-    fragment = viewer.get(url, headers={"HX-Request": "true"}).content.decode()
-    assert "<html" not in fragment
-    assert "Task: Step 0" in fragment
-    page = viewer.get(url).content.decode()
-    assert "<html" in page
+def test_every_task_panel_is_in_the_workflow_page_and_each_task_has_its_page(
+    viewer: Client, catalog: Catalog
+) -> None:
+    body = viewer.get(f"/workflows/{catalog.workflow.pk}/").content.decode()
+    for task in catalog.tasks:
+        assert f'<template id="task-panel-{task.pk}">' in body
+        assert f'data-task="{task.pk}"' in body
+    assert "Task: Step 2" in body
+    page = viewer.get(f"/tasks/{catalog.tasks[0].pk}/").content.decode()
     assert "Workflow related to" in page
 
 
@@ -199,7 +200,7 @@ def test_global_search_finds_each_kind(viewer: Client, catalog: Catalog) -> None
 
 def test_graph_chains_tasks_without_linkages_and_leaves_out_dangling_edges(catalog: Catalog) -> None:
     tasks = list(catalog.workflow.tasks.all())
-    chained = build_graph(tasks, [], lambda t: "")
+    chained = build_graph(tasks, [])
     assert [(e["data"]["source"], e["data"]["target"]) for e in chained.edges] == [
         ("start", "task-100"),
         ("task-100", "task-101"),
@@ -210,14 +211,14 @@ def test_graph_chains_tasks_without_linkages_and_leaves_out_dangling_edges(catal
         Linkage(source_task_id="555", target_task_id="101", linkage_type="Failure"),
         Linkage(source_task_id="100", target_task_id="101", linkage_type="Success"),
     ]
-    graph = build_graph(tasks, dangling, lambda t: "")
+    graph = build_graph(tasks, dangling)
     assert graph.dangling == 2
     assert len(graph.edges) == 1
 
 
 def test_graph_orders_numeric_task_ids_numerically() -> None:
     tasks = [Task(pk=i, zuora_task_id=tid, name=tid) for i, tid in enumerate(["10", "2", "b", "1"])]
-    graph = build_graph(tasks, [], lambda t: "")
+    graph = build_graph(tasks, [])
     assert [n["data"]["label"] for n in graph.nodes] == ["Start", "1", "2", "10", "b"]
 
 

@@ -10,7 +10,7 @@ points at a task the workflow does not have is left out and counted, never drawn
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,8 +66,9 @@ class Graph:
         return {"nodes": self.nodes, "edges": self.edges, "dangling": self.dangling}
 
 
-def build_graph(tasks: Iterable[Task], linkages: Iterable[Linkage], url_for: Callable[[Task], str]) -> Graph:
-    """The graph of ``tasks`` and ``linkages``; ``url_for(task)`` is what clicking a node opens."""
+def build_graph(tasks: Iterable[Task], linkages: Iterable[Linkage]) -> Graph:
+    """The graph of ``tasks`` and ``linkages``; a node's ``task`` is the task's primary key
+    (clicking the node opens that task's panel)."""
     ordered = sorted(tasks, key=_task_order)
     graph = Graph(nodes=[{"data": {"id": START, "label": "Start", "kind": "start", **look("start")}}])
     known = set()
@@ -80,7 +81,7 @@ def build_graph(tasks: Iterable[Task], linkages: Iterable[Linkage], url_for: Cal
                     "id": node_id(task.zuora_task_id),
                     "label": task.name or task.zuora_task_id,
                     "kind": kind,
-                    "url": url_for(task),
+                    "task": task.pk,
                     **look(kind),
                 }
             }

@@ -1,8 +1,4 @@
-"""Tasks across every workflow and customer: the filtered list and the detail page.
-
-The detail view also renders as a fragment for the workflow page's side panel (an htmx
-request gets only the panel's content).
-"""
+"""Tasks across every workflow and customer: the filtered list and the detail page."""
 
 from __future__ import annotations
 
@@ -81,5 +77,4 @@ def task_list(request: HttpRequest) -> HttpResponse:
 @require_role(Role.VIEWER)
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(Task.objects.select_related("workflow__customer"), pk=pk)
-    template = "web/tasks/panel.html" if request.headers.get("HX-Request") else "web/tasks/detail.html"
-    return render(request, template, {"task": task})
+    return render(request, "web/tasks/detail.html", {"task": task})

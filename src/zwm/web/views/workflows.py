@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.db.models import Count, Func, IntegerField, OuterRef, Q, Subquery, Value
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
@@ -109,7 +108,9 @@ def _pretty(export_json: str) -> str:
 def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = _workflow(pk)
     tasks = list(workflow.tasks.all())
-    graph = build_graph(tasks, workflow.linkages.all(), lambda t: reverse("web:task-detail", args=[t.pk]))
+    for task in tasks:  # each task's panel names its workflow and customer: no query per task
+        task.workflow = workflow
+    graph = build_graph(tasks, workflow.linkages.all())
     versions = list(
         WorkflowVersion.objects.filter(workflow=workflow).only("pk", "version", "replaced_at", "content_hash")
     )

@@ -6,14 +6,15 @@
 
   function panel() { return document.getElementById("side-panel"); }
 
-  function openPanel(url) {
-    htmx.ajax("GET", url, { target: "#side-panel-body" }).then(showPanel);
-  }
-
-  function showPanel() {
+  // Each task's panel is a <template> in the page: opening one is a copy, not a request.
+  function openPanel(taskId) {
+    var template = document.getElementById("task-panel-" + taskId);
+    if (!template) return false;
+    document.getElementById("side-panel-body").replaceChildren(template.content.cloneNode(true));
     var aside = panel();
     aside.hidden = false;
     aside.querySelector("[data-close-panel]").focus();
+    return true;
   }
 
   function drawGraph() {
@@ -58,8 +59,8 @@
     container.dataset.nodes = String(cy.nodes().length);
     container.dataset.edges = String(cy.edges().length);
     cy.on("tap", "node", function (event) {
-      var url = event.target.data("url");
-      if (url) openPanel(url);
+      var task = event.target.data("task");
+      if (task) openPanel(task);
     });
     document.querySelectorAll("[data-graph-fit]").forEach(function (button) {
       button.addEventListener("click", function () { cy.fit(undefined, 20); });
@@ -67,10 +68,11 @@
     window.zwmTaskGraph = cy;
   }
 
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.target.id === "side-panel-body") showPanel();
-  });
   document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-task]");
+    if (link && !event.ctrlKey && !event.metaKey && !event.shiftKey && openPanel(link.dataset.task)) {
+      event.preventDefault();  // a modified click still opens the task's own page
+    }
     if (event.target.closest("[data-close-panel]")) panel().hidden = true;
     var copy = event.target.closest("[data-copy]");
     if (copy) {
