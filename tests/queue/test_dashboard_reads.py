@@ -14,7 +14,7 @@ from zwm.queue.counting import CappedCount
 from zwm.queue.diagnostics import Noop
 from zwm.queue.failed import FailedFilter, FailureInfo
 from zwm.queue.job import Envelope
-from zwm.queue.models import FailedJob, JobBatch, JobExecution, QueuedJob, Worker
+from zwm.queue.models import ChartBucket, FailedJob, JobBatch, JobExecution, QueuedJob, Worker
 
 pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
 
@@ -133,6 +133,18 @@ def test_chart_series_counts_and_nearest_rank_percentiles() -> None:
     assert sum(charts.series("days")["succeeded"]) == 20
     with pytest.raises(ValueError, match="window"):
         charts.series("weeks")
+
+
+def test_buckets_that_are_over_are_computed_once_and_kept() -> None:
+    JobExecution.objects.bulk_create([execution(60, duration_ms=5.0)])  # an hour ago: over
+    assert sum(charts.series("hours")["succeeded"]) == 1
+    kept = ChartBucket.objects.filter(step=300)
+    assert kept.count() >= 6 * 12 - 2  # every bucket that is over, empty ones too
+    assert kept.filter(succeeded=1, runtime_p50=5.0).count() == 1
+    JobExecution.objects.all().delete()  # pruned: the chart still shows what happened
+    assert sum(charts.series("hours")["succeeded"]) == 1
+    JobExecution.objects.bulk_create([execution(0.5)])  # the buckets still filling are read live
+    assert sum(charts.series("hours")["succeeded"]) == 2
 
 
 def test_overview_counts_each_store() -> None:

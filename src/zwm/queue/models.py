@@ -235,3 +235,25 @@ class PausedQueue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChartBucket(models.Model):
+    """The dashboard's chart figures of one time bucket that is over, computed once from
+    execution history when first asked for and kept, so a seven-day chart re-reads only
+    the buckets still filling (see :mod:`zwm.queue.charts`)."""
+
+    step = models.IntegerField(help_text="Seconds per bucket.")
+    bucket = models.BigIntegerField(help_text="Bucket number: its start in epoch seconds / step.")
+    succeeded = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    runtime_p50 = models.FloatField(null=True)
+    runtime_p95 = models.FloatField(null=True)
+    wait_p50 = models.FloatField(null=True)
+    wait_p95 = models.FloatField(null=True)
+
+    class Meta:
+        db_table = "job_chart_buckets"
+        constraints = [models.UniqueConstraint(fields=["step", "bucket"], name="job_chart_buckets_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.step}s #{self.bucket}"

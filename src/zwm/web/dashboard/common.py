@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from zwm.config import get_config
 from zwm.queue.backlog import Backlog, NoBacklog, backlog_for
+from zwm.queue.counting import CappedCount
 from zwm.queue.redis_safety import QueueConnectionError
 from zwm.web.roles import Role, has_role, require_role
 
@@ -29,6 +30,14 @@ def action(view: View) -> View:
     guarded = require_role(Role.OPERATOR)(require_POST(view))
     guarded.post_only = True  # type: ignore[attr-defined]
     return guarded
+
+
+def counted_from_page(offset: int, fetched: int) -> CappedCount:
+    """The count a search shows, from its page alone (fetched with one row to spare): a
+    rare match costs one scan for the page, not a second one for the count."""
+    if fetched > PAGE:
+        return CappedCount(offset + PAGE, capped=True)
+    return CappedCount(offset + fetched)
 
 
 def may_see_payloads(request: HttpRequest) -> bool:

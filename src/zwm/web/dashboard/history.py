@@ -13,7 +13,7 @@ from zwm.queue.backlog.base import PendingJob
 from zwm.queue.executions import ExecutionFilter
 from zwm.queue.models import FailedJob, JobExecution
 from zwm.queue.redis_safety import QueueConnectionError
-from zwm.web.dashboard.common import PAGE, may_see_payloads
+from zwm.web.dashboard.common import PAGE, counted_from_page, may_see_payloads
 from zwm.web.dashboard.params import Params
 from zwm.web.roles import Role, require_role
 
@@ -37,7 +37,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
     context = {
         "params": params,
         "rows": rows,
-        "total": executions.count(where),
+        "total": counted_from_page(0, len(rows) + more) if where.search else executions.count(where),
         "older": params.link(before=rows[-1].id) if more and rows else None,
         "newest": params.link() if before else None,
         "statuses": JobExecution.Status.values,

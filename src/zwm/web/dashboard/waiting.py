@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from zwm.queue.backlog import BacklogFilter, State
-from zwm.web.dashboard.common import PAGE, action, back, current_backlog, may_see_payloads
+from zwm.web.dashboard.common import PAGE, action, back, counted_from_page, current_backlog, may_see_payloads
 from zwm.web.dashboard.params import Params
 from zwm.web.roles import Role, require_role
 
@@ -32,7 +32,7 @@ def waiting(request: HttpRequest) -> HttpResponse:
     rows, total = [], None
     if backlog is not None:
         rows = backlog.jobs(where, limit=PAGE + 1, offset=(page - 1) * PAGE)
-        total = backlog.count(where)
+        total = counted_from_page((page - 1) * PAGE, len(rows)) if search else backlog.count(where)
     context = {
         "params": params,
         "rows": rows[:PAGE],
