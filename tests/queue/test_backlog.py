@@ -162,3 +162,14 @@ def test_bad_filters_are_refused(bad: dict[str, str]) -> None:
 def test_the_sync_connection_has_no_backlog() -> None:
     with pytest.raises(NoBacklog, match="no queues"):
         backlog_of(SyncDriver(lambda envelope, connection: None))
+
+
+def test_queue_counts_per_state(backlog: Backlog) -> None:
+    backlog.driver.push([Envelope(job=NOOP, args={}, queue="qa") for _ in range(12)])
+    push(backlog, "qb")
+    push(backlog, "qb", delay=600)
+    backlog.driver.reserve(["qb"], lease=30)
+    counts = backlog.queue_counts()
+    assert {"qa", "qb"} <= set(counts)
+    assert str(counts["qa"].waiting) == "12"
+    assert (counts["qb"].waiting.value, counts["qb"].delayed.value, counts["qb"].reserved.value) == (0, 1, 1)

@@ -162,11 +162,11 @@ def test_overview_counts_each_store() -> None:
         started_at=now, last_heartbeat_at=now - timedelta(minutes=5),
     )  # fmt: skip
     figures = overview.overview("database")
-    assert (figures.waiting, figures.delayed, figures.running) == (1, 1, 0)
+    assert (figures.waiting.value, figures.delayed.value, figures.running.value) == (1, 1, 0)
     assert (figures.failed.value, figures.failed_24h.value, figures.processed_1h.value) == (1, 1, 2)
     assert figures.per_minute == pytest.approx(0.2)
     [queue] = [q for q in figures.queues if q.name == "ov"]
-    assert (queue.waiting, queue.failed, queue.paused) == (1, 1, False)
+    assert (queue.waiting.value, queue.failed, queue.paused) == (1, 1, False)
     assert queue.oldest_age is not None
     assert queue.oldest_age >= 0
     assert [w.name for w in figures.workers] == ["h:1"]

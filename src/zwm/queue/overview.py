@@ -9,6 +9,7 @@ snapshot job, nothing to fall behind. Every count over a table that grows is cap
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,9 +29,9 @@ THROUGHPUT_CAP = 100_000
 @dataclass(frozen=True)
 class QueueFigures:
     name: str
-    waiting: int
-    delayed: int
-    reserved: int
+    waiting: CappedCount
+    delayed: CappedCount
+    reserved: CappedCount
     failed: int
     oldest_age: float | None
     """Seconds the oldest waiting job has waited; ``None`` when none waits."""
@@ -40,9 +41,9 @@ class QueueFigures:
 @dataclass(frozen=True)
 class Overview:
     connection: str
-    waiting: int
-    delayed: int
-    running: int
+    waiting: CappedCount
+    delayed: CappedCount
+    running: CappedCount
     failed: CappedCount
     failed_24h: CappedCount
     processed_1h: CappedCount
@@ -52,9 +53,18 @@ class Overview:
     workers: list[WorkerRow]
 
 
+_NONE = CappedCount(0)
+
+
+def _total(counts: Iterable[CappedCount]) -> CappedCount:
+    """A sum of capped counts is a lower bound as soon as one of them is."""
+    parts = list(counts)
+    return CappedCount(sum(c.value for c in parts), capped=any(c.capped for c in parts))
+
+
 def overview(connection: str | None = None) -> Overview:
     backlog = backlog_for(connection)
-    counts = backlog.driver.counts()
+    counts = backlog.queue_counts()
     paused = backlog.paused()
     failed_by_queue = dict(
         FailedJob.objects.values("queue").order_by().annotate(n=Count("id")).values_list("queue", "n")
@@ -65,9 +75,9 @@ def overview(connection: str | None = None) -> Overview:
     queues = [
         QueueFigures(
             name=name,
-            waiting=counts[name].waiting if name in counts else 0,
-            delayed=counts[name].delayed if name in counts else 0,
-            reserved=counts[name].reserved if name in counts else 0,
+            waiting=counts[name].waiting if name in counts else _NONE,
+            delayed=counts[name].delayed if name in counts else _NONE,
+            reserved=counts[name].reserved if name in counts else _NONE,
             failed=failed_by_queue.get(name, 0),
             oldest_age=max(0.0, now - oldest[name]) if name in oldest else None,
             paused=name in paused,
@@ -79,9 +89,9 @@ def overview(connection: str | None = None) -> Overview:
     last_5m = finished.filter(finished_at__gte=moment - timedelta(minutes=5))
     return Overview(
         connection=backlog.driver.name,
-        waiting=sum(q.waiting for q in queues),
-        delayed=sum(q.delayed for q in queues),
-        running=sum(q.reserved for q in queues),
+        waiting=_total(q.waiting for q in queues),
+        delayed=_total(q.delayed for q in queues),
+        running=_total(q.reserved for q in queues),
         failed=capped_count(FailedJob.objects.all(), THROUGHPUT_CAP),
         failed_24h=capped_count(FailedJob.objects.filter(failed_at__gte=moment - timedelta(hours=24))),
         processed_1h=capped_count(
