@@ -281,6 +281,25 @@ def report(repeat: int) -> None:
     for name, path in pages():
         first, wall, db, queries, status = measure(client, path, repeat)
         print(f"| {name} | {first:,.0f} | {wall:,.0f} | {db:,.0f} | {queries} | {status} |", flush=True)
+    # Peers in the same run: Django's admin lists of the same tables (a paginator that runs
+    # COUNT(*), as Filament/Moox does), and the bare COUNT(*) of history.
+    admin = Client()
+    admin.force_login(create_user(f"admin{uuid.uuid4().hex[:6]}", Role.ADMIN, "bench-password-1"))
+    for name, path in (
+        ("Peer: Django admin, job history", "/admin/zwm_queue/jobexecution/"),
+        ("Peer: Django admin, queued jobs", "/admin/zwm_queue/queuedjob/"),
+    ):
+        first, wall, db, queries, status = measure(admin, path, repeat)
+        print(f"| {name} | {first:,.0f} | {wall:,.0f} | {db:,.0f} | {queries} | {status} |", flush=True)
+    from django.db import connection
+
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM job_history")
+        timings.append((time.perf_counter() - started) * 1000)
+    print(f"| Peer: SELECT COUNT(*) FROM job_history | | | {statistics.median(timings):,.0f} | 1 | |")
 
 
 def index_ab(rounds: int) -> None:
