@@ -204,3 +204,8 @@ def test_schedule_status_and_run_now() -> None:
     assert after.last_status == "queued"
     JobExecution.objects.bulk_create([execution(0, job_uuid=run.job_id)])
     assert schedule.status([entry])[0].last_status == Status.SUCCEEDED
+
+
+def test_capped_counts_add_up_to_a_lower_bound() -> None:
+    assert CappedCount(2) + CappedCount(3) == CappedCount(5)
+    assert str(CappedCount(2) + CappedCount(10_000, capped=True)) == "10,002+"

@@ -26,6 +26,10 @@ class CappedCount:
     def __str__(self) -> str:
         return f"{self.value:,}+" if self.capped else f"{self.value:,}"
 
+    def __add__(self, other: CappedCount) -> CappedCount:
+        """A sum is a lower bound as soon as one of its parts is."""
+        return CappedCount(self.value + other.value, capped=self.capped or other.capped)
+
     def to_json(self) -> dict[str, Any]:
         return {"value": self.value, "capped": self.capped}
 

@@ -57,9 +57,7 @@ _NONE = CappedCount(0)
 
 
 def _total(counts: Iterable[CappedCount]) -> CappedCount:
-    """A sum of capped counts is a lower bound as soon as one of them is."""
-    parts = list(counts)
-    return CappedCount(sum(c.value for c in parts), capped=any(c.capped for c in parts))
+    return sum(counts, _NONE)
 
 
 def overview(connection: str | None = None) -> Overview:
