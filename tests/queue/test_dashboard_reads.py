@@ -209,3 +209,10 @@ def test_schedule_status_and_run_now() -> None:
 def test_capped_counts_add_up_to_a_lower_bound() -> None:
     assert CappedCount(2) + CappedCount(3) == CappedCount(5)
     assert str(CappedCount(2) + CappedCount(10_000, capped=True)) == "10,002+"
+
+
+def test_overview_of_the_sync_connection_shows_failures_and_no_backlog() -> None:
+    fail("inline")
+    figures = overview.overview("sync")
+    assert (figures.connection, figures.waiting.value, figures.failed.value) == ("sync", 0, 1)
+    assert [(q.name, q.failed, q.oldest_age) for q in figures.queues] == [("inline", 1, None)]

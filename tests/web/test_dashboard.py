@@ -249,3 +249,13 @@ def test_schedule_run_now_and_unknown_entry(client_as: Callable[[Role | None], C
         ran = operator.post(reverse("dashboard:schedule-run"), {"name": entry.name}, follow=True)
         assert "queued now" in " ".join(notes(ran))
         assert "queued" in operator.get(reverse("dashboard:schedule")).content.decode()
+
+
+def test_pages_work_on_the_sync_connection(
+    client_as: Callable[[Role | None], Client], configure: Callable[..., None]
+) -> None:
+    configure(QUEUE_CONNECTION="sync")
+    viewer = client_as(Role.VIEWER)
+    for name in ("web:home", "dashboard:index", "dashboard:live", "dashboard:waiting", "dashboard:queues"):
+        assert viewer.get(reverse(name)).status_code == 200, name
+    assert "has no queues" in viewer.get(reverse("dashboard:waiting"), follow=True).content.decode()

@@ -17,7 +17,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from zwm.queue import registry
-from zwm.queue.backlog import backlog_for
+from zwm.queue.backlog import Backlog, NoBacklog, backlog_of
+from zwm.queue.connections import get_driver
 from zwm.queue.counting import CappedCount, capped_count
 from zwm.queue.models import FailedJob, JobExecution
 from zwm.queue.models import Worker as WorkerRow
@@ -61,14 +62,20 @@ def _total(counts: Iterable[CappedCount]) -> CappedCount:
 
 
 def overview(connection: str | None = None) -> Overview:
-    backlog = backlog_for(connection)
-    counts = backlog.queue_counts()
-    paused = backlog.paused()
+    """The figures of ``connection`` (default ``QUEUE_CONNECTION``); the ``sync`` connection
+    has nothing waiting, but its failures and throughput are shown all the same."""
+    driver = get_driver(connection)
+    try:
+        backlog: Backlog | None = backlog_of(driver)
+    except NoBacklog:
+        backlog = None
+    counts = backlog.queue_counts() if backlog else {}
+    paused = backlog.paused() if backlog else set()
     failed_by_queue = dict(
         FailedJob.objects.values("queue").order_by().annotate(n=Count("id")).values_list("queue", "n")
     )
     names = sorted(set(counts) | paused | set(failed_by_queue))
-    oldest = backlog.oldest_available(names)
+    oldest = backlog.oldest_available(names) if backlog else {}
     now = time.time()
     queues = [
         QueueFigures(
@@ -86,7 +93,7 @@ def overview(connection: str | None = None) -> Overview:
     finished = JobExecution.objects.exclude(status=JobExecution.Status.RUNNING)
     last_5m = finished.filter(finished_at__gte=moment - timedelta(minutes=5))
     return Overview(
-        connection=backlog.driver.name,
+        connection=driver.name,
         waiting=_total(q.waiting for q in queues),
         delayed=_total(q.delayed for q in queues),
         running=_total(q.reserved for q in queues),

@@ -8,7 +8,6 @@ from django.shortcuts import render
 
 from zwm.config import get_config
 from zwm.queue import charts
-from zwm.queue.backlog import NoBacklog
 from zwm.queue.overview import overview
 from zwm.queue.redis_safety import QueueConnectionError
 from zwm.web.roles import Role, require_role
@@ -19,8 +18,6 @@ REFRESH_SECONDS = 3
 def _figures(request: HttpRequest) -> dict[str, object]:
     try:
         return {"figures": overview(get_config().queue_connection), "refresh": REFRESH_SECONDS}
-    except NoBacklog as exc:
-        return {"unavailable": f"{exc}.", "refresh": REFRESH_SECONDS}
     except QueueConnectionError as exc:
         return {"unavailable": f"The queue is unreachable: {exc}", "refresh": REFRESH_SECONDS}
 
