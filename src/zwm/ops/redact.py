@@ -35,6 +35,10 @@ _PATTERNS = (
 )
 
 
+_SHAPE_WORDS = ("pass", "pwd", "secret", "token", "key", "bearer", "basic", "@")
+"""A line holding none of these cannot match :data:`_PATTERNS`."""
+
+
 def _url_secrets(url: str) -> list[str]:
     if not url:
         return []
@@ -45,6 +49,7 @@ def _url_secrets(url: str) -> list[str]:
     return found
 
 
+@lru_cache(maxsize=4)
 def known_secrets(config: Config) -> tuple[str, ...]:
     """Every secret value the settings hold, longest first (so no secret is half-masked)."""
     values: list[str] = [config.secret_key, config.metrics_token, *config.encryption_keys]
@@ -75,9 +80,14 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
         return text
     secrets = known_secrets(get_config())
     extra = tuple(e for e in extra if e and len(e) >= 6)
-    pattern = _known_pattern(tuple(sorted({*secrets, *extra}, key=len, reverse=True)))
+    if extra:
+        secrets = tuple(sorted({*secrets, *extra}, key=len, reverse=True))
+    pattern = _known_pattern(secrets)
     if pattern is not None:
         text = pattern.sub(MASK, text)
+    lowered = text.lower()
+    if not any(word in lowered for word in _SHAPE_WORDS):
+        return text  # most log lines: no regex run at all
     for shape in _PATTERNS:
         text = shape.sub(lambda m: m.group(1) + MASK + (m.group(3) if m.lastindex == 3 else ""), text)
     return text
