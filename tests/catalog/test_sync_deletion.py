@@ -84,13 +84,14 @@ def test_deleting_more_than_the_limit_deletes_nothing_until_a_full_sync(
 
     run = sync_customer(customer)
 
-    assert (run.status, run.deleted) == (SyncRun.Status.SUCCEEDED, 0)
+    assert (run.status, run.deleted, run.withheld) == (SyncRun.Status.SUCCEEDED, 0, 3)
+    assert run.as_dict()["withheld"] == 3  # what a UI asks to confirm before a full sync
     assert Workflow.objects.filter(customer=customer).count() == 10
     assert any("lacks 3 of the 10 stored workflows (30 %" in w and "--full" in w for w in run.warnings)
 
     confirmed = sync_customer(customer, full=True)
 
-    assert confirmed.deleted == 3
+    assert (confirmed.deleted, confirmed.withheld) == (3, 0)
     assert stored_ids(customer) == sorted(sim.workflow_ids("acme"))
 
 

@@ -231,6 +231,11 @@ class SyncRun(models.Model):
     verified = models.IntegerField(
         default=0, help_text="Workflows re-exported to verify them (their listing showed no change)."
     )
+    withheld = models.IntegerField(
+        default=0,
+        help_text="Workflows missing from the listing but not deleted: more than ZWM_SYNC_MAX_DELETE_PERCENT "
+        "of the catalog (a full sync, after confirmation, may delete them).",
+    )
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, default="")
 
@@ -268,6 +273,7 @@ class SyncRun(models.Model):
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             **self.counts(),
+            "withheld": self.withheld,
             "warnings": list(self.warnings),
             "error": self.error,
         }

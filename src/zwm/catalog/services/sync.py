@@ -546,6 +546,7 @@ class CustomerSync:
         limit = get_config().sync_max_delete_percent
         share = 100 * len(candidates) / len(self.stored)
         if share > limit and not self.full:
+            self.run.withheld = len(candidates)
             self._add_warning(
                 f"Zuora's listing lacks {len(candidates)} of the {len(self.stored)} stored workflows "
                 f"({share:.0f} %, more than the {limit:g} % allowed by ZWM_SYNC_MAX_DELETE_PERCENT); "
