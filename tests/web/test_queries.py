@@ -13,6 +13,8 @@ from zwm.web.roles import Role
 
 from .conftest import make_catalog
 
+pytestmark = pytest.mark.backends
+
 PAGES = [
     "/",
     "/customers/",

@@ -15,6 +15,8 @@ from zwm.web.roles import Role
 
 from .conftest import HOSTILE, Catalog, make_catalog
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def viewer(client_as: Callable[[Role | None], Client]) -> Client:
