@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.models import User
 
 from zwm.catalog.models import Customer
 from zwm.catalog.services import CustomerInput
+from zwm.web.roles import ROLE_NAMES, Role
 from zwm.zuora import ENVIRONMENTS
+
+
+class UsernamePasswordForm(BaseUserCreationForm):  # type: ignore[type-arg]  # generic in the stubs only
+    """A username and a password typed twice, checked by Django's password validators."""
+
+    class Meta:
+        model = User
+        fields = ("username",)
+        field_classes = {"username": forms.CharField}
+
+
+class NewUserForm(UsernamePasswordForm):
+    role = forms.ChoiceField(choices=[(name, name) for name in ROLE_NAMES], initial=Role.VIEWER.label)
 
 
 def _environment_choices() -> list[tuple[str, str]]:

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import BaseUserCreationForm
-from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from zwm.web.forms import UsernamePasswordForm
 from zwm.web.roles import Role
 from zwm.web.users import UserError, create_user, no_user_exists
 
@@ -51,20 +49,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
-class FirstAdminForm(BaseUserCreationForm):  # type: ignore[type-arg]  # generic in the stubs only
-    class Meta:
-        model = User
-        fields = ("username",)
-        field_classes = {"username": forms.CharField}
-
-
 @login_not_required
 @sensitive_post_parameters("password1", "password2")
 def first_admin(request: HttpRequest) -> HttpResponse:
     """Create the first admin; 404 as soon as any user exists."""
     if not no_user_exists():
         raise Http404("the first admin already exists")
-    form = FirstAdminForm(request.POST or None)
+    form = UsernamePasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             user = create_user(form.cleaned_data["username"], Role.ADMIN, form.cleaned_data["password1"])

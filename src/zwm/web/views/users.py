@@ -3,28 +3,15 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
-from django.contrib.auth.forms import BaseUserCreationForm
-from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from zwm.web.forms import NewUserForm
 from zwm.web.roles import ROLE_NAMES, Role, require_role
 from zwm.web.users import UserError, create_user, list_users, set_active, set_role
-
-ROLE_CHOICES = [(name, name) for name in ROLE_NAMES]
-
-
-class NewUserForm(BaseUserCreationForm):  # type: ignore[type-arg]  # generic in the stubs only
-    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.VIEWER.label)
-
-    class Meta:
-        model = User
-        fields = ("username",)
-        field_classes = {"username": forms.CharField}
 
 
 @require_role(Role.ADMIN)
