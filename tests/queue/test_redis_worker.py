@@ -12,18 +12,20 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from rediskit import DURABLE, PrivateRedis, PrivateServers
 from workerkit import Workers, lines, wait_for
-from zwm_test_jobs import KillsRedis, SlowMark
+from zwm_test_jobs import BatchCallback, KillsRedis, SlowMark
 
 from zwm.queue import diagnostics
+from zwm.queue.batches import Batch
+from zwm.queue.connections import close_drivers
 from zwm.queue.drivers.redis import RedisDriver
 from zwm.queue.job import Envelope
-from zwm.queue.models import FailedJob, JobExecution
+from zwm.queue.models import FailedJob, JobBatch, JobExecution
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -188,3 +190,56 @@ def test_jobs_held_when_the_backend_fails_are_given_back_at_once_when_it_returns
         counts = driver.counts(["default"])["default"]
         assert (counts.waiting, counts.delayed, counts.reserved) == (0, 0, 0)
         driver.close()
+
+
+def test_a_success_recorded_before_its_acknowledgement_is_not_recorded_again_when_rerun(
+    workers: Workers, tmp_path: Path, marker: Path, configure: Callable[..., None]
+) -> None:
+    """Issue point 4: the database side of a success (history row, batch counter) commits
+    before the Redis acknowledgement. The worker is killed while Redis is down, so the job
+    is recovered and runs again: that run must not record a second success nor count the
+    batch member twice, and the batch settles once."""
+    with PrivateServers(tmp_path) as servers:
+        server = servers.start(*DURABLE)
+        driver = on_redis(workers, server.url)
+        configure(REDIS_URL=server.url, ZWM_QUEUE_PREFIX=driver.prefix)  # where this test dispatches
+        close_drivers()
+        assert server.process is not None
+        batch_id = Batch(
+            [KillsRedis(str(marker), server.process.pid)],
+            then=BatchCallback(str(marker), "then"),
+            connection="redis",
+        ).dispatch()
+        member = JobBatch.objects.get(id=batch_id)
+        log = tmp_path / "worker.log"
+        with log.open("w") as stderr:
+            args = ("queue:work", "--connection", "redis", "--lease", "2", "--sleep", "0.1")
+            first = subprocess.Popen(workers.command(*args), env=workers.env, stderr=stderr)
+        try:
+            wait_for(lambda: "queue backend unavailable" in log.read_text(), what="the outage in the log")
+            # The database side is in, although Redis never heard of the success.
+            assert (
+                JobExecution.objects.filter(status="succeeded")
+                .exclude(job_class__endswith="Callback")
+                .count()
+                == 1
+            )
+            member.refresh_from_db()
+            assert member.pending_jobs == 0
+            first.kill()
+            first.wait(timeout=10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        server.kill()
+        server.start()
+        result = workers.work("--connection", "redis", "--stop-when-empty", "--lease", "2", "--sleep", "0.1")
+
+        assert result.returncode == 0, result.stderr
+        assert lines(marker).count("ran") == 2  # at least once: it ran again
+        runs = JobExecution.objects.exclude(job_class__endswith="Callback")
+        assert [r.status for r in runs] == ["succeeded"]
+        member.refresh_from_db()
+        assert (member.pending_jobs, member.finished_at is not None) == (0, True)
+        assert [line.split()[0] for line in lines(marker) if line.startswith("then")] == ["then"]
+        close_drivers()

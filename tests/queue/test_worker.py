@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
 
 import pytest
-from workerkit import Workers, lines, wait_for
+from workerkit import HERE, Workers, lines, wait_for
 from zwm_test_jobs import (
     BadCredentials,
     Chatty,
@@ -370,3 +371,21 @@ def test_a_running_unique_job_keeps_its_lock_past_its_unique_for(workers: Worker
 
     wait_for(lambda: statuses(str(job_id)) == ["succeeded"], what="success")
     assert workers.stop(worker)[0] == 0
+
+
+def test_a_host_whose_clock_runs_ahead_does_not_steal_a_live_lease(workers: Workers, marker: Path) -> None:
+    """Issue point 11: leases are read on the database server's clock, not the host's."""
+    job_id = dispatch(SlowMark(str(marker), 3.0))
+    normal = workers.start("queue:work", "--lease", "5", "--sleep", "0.1")
+    wait_for(lambda: any(line.startswith("start") for line in lines(marker)), what="job start")
+    ahead = Workers(
+        {**workers.env, "PYTHONPATH": f"{HERE / 'clock_ahead'}{os.pathsep}{workers.env['PYTHONPATH']}"}
+    )
+    fast_clock = ahead.start("queue:work", "--lease", "5", "--sleep", "0.1")
+    try:
+        wait_for(lambda: statuses(str(job_id)) == ["succeeded"], timeout=30, what="success")
+        assert [line.split()[0] for line in lines(marker)] == ["start", "done"]  # one run: not stolen
+        assert fast_clock.poll() is None
+    finally:
+        ahead.cleanup()
+    assert workers.stop(normal)[0] == 0

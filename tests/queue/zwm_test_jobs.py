@@ -15,6 +15,10 @@ from typing import ClassVar
 from zwm.queue.job import Job
 
 
+def lines_of(path: str) -> list[str]:
+    return Path(path).read_text().splitlines()
+
+
 def append(path: str, text: str) -> None:
     with open(path, "a") as handle:
         handle.write(text + "\n")
@@ -193,7 +197,8 @@ class KillsRedis(Job):
 
     def handle(self) -> None:
         append(self.path, "ran")
-        os.kill(self.pid, signal.SIGKILL)
+        if lines_of(self.path).count("ran") == 1:  # the first run only
+            os.kill(self.pid, signal.SIGKILL)
 
 
 @dataclass

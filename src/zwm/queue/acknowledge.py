@@ -59,14 +59,19 @@ class Acknowledger:
         """``failed()`` hook requests waiting for the executor's pipeline to drain."""
         self._acks: list[tuple[Reservation, JobExecution]] = []
         self._since = 0.0
+        self._unacked: list[Reservation] = []
+        """Successes recorded in the database whose acknowledgement to another store
+        (Redis) has not been answered yet: only the acknowledgement is retried."""
 
     @property
     def pending(self) -> list[Reservation]:
-        """Successes recorded in memory, not yet acknowledged (their leases still matter)."""
-        return [reservation for reservation, _ in self._acks]
+        """Successes not yet acknowledged to the driver (their leases still matter)."""
+        return [reservation for reservation, _ in self._acks] + self._unacked
 
     def due(self, limit: int) -> bool:
         """Is it time to acknowledge the bundled successes?"""
+        if self._unacked:
+            return True
         return bool(self._acks) and (time.monotonic() - self._since >= ACK_WINDOW or len(self._acks) >= limit)
 
     def settle(self, reservation: Reservation, row: JobExecution, result: Result, tries: int) -> None:
@@ -178,6 +183,8 @@ class Acknowledger:
         whose reply was lost may have removed the job already, and only a retry of it
         (which the driver treats as "in doubt") records that success.
         """
+        if self.driver.name != "database":
+            return self._flush_elsewhere()
         if not self._acks:
             return set()
         acks, self._acks = self._acks, []
@@ -203,3 +210,52 @@ class Acknowledger:
             if not ok:
                 self.processed -= 1
         return {reservation.envelope.id for reservation, _ in acks}
+
+    def _flush_elsewhere(self) -> set[str]:
+        """:meth:`flush` when the queue is not the database (Redis): the two stores cannot
+        commit together, so the database side -- history rows, batch counters -- commits
+        first and the acknowledgement follows, retried alone until answered. A worker lost
+        between the two leaves the job to be recovered and run again; that run finds its
+        success already recorded (looked up for recovered jobs only) and records nothing
+        a second time: never a success counted twice, never a batch left pending."""
+        acks, self._acks = self._acks, []
+        if acks:
+            recovered = [r.envelope.id for r, _ in acks if r.envelope.recoveries]
+            repeats = (
+                set(
+                    JobExecution.objects.filter(job_uuid__in=recovered, status=Status.SUCCEEDED).values_list(
+                        "job_uuid", flat=True
+                    )
+                )
+                if recovered
+                else set()
+            )
+            flushed: list[history.Flushed] = []
+            for reservation, row in acks:
+                if reservation.envelope.id in repeats:
+                    self.history.drop(row)  # a repeat of a success already recorded
+                    self.processed -= 1
+            try:
+                with transaction.atomic():
+                    flushed.append(self.history.flush())
+                    for reservation, _ in acks:
+                        if (
+                            reservation.envelope.batch_id is not None
+                            and reservation.envelope.id not in repeats
+                        ):
+                            batches.record_success(reservation.envelope)
+            except BaseException:
+                self._acks = [a for a in acks if a[0].envelope.id not in repeats] + self._acks
+                for batch in reversed(flushed):
+                    self.history.restore(batch)
+                raise
+            self._unacked += [reservation for reservation, _ in acks]
+        unacked = self._unacked
+        done = self.driver.complete_many(unacked)
+        self._unacked = []
+        for reservation, ok in zip(unacked, done, strict=True):
+            if ok:
+                self.release_unique(reservation.envelope)
+            else:  # another worker has it now; its run will find this success recorded
+                log.warning("%s [%s]: %s", reservation.envelope.job, reservation.envelope.id, LEASE_LOST)
+        return {reservation.envelope.id for reservation in unacked}

@@ -167,14 +167,48 @@ def _push(envelopes: list[Envelope], connection: str) -> None:
 
 
 def _fire(batch: JobBatch, event: str) -> None:
-    """Queue the callbacks of ``event`` with fresh ids, remembered as non-members."""
+    """Queue the callbacks of ``event`` with fresh ids, remembered as non-members.
+
+    On the database queue they are pushed in the caller's transaction. On another queue
+    (Redis) they are kept in the batch row (``options["unpushed"]``, committed with the
+    event) and pushed after the commit; a push that fails there -- Redis down at that
+    moment -- leaves them in the row for :func:`push_unpushed`, which workers run every
+    few seconds: a callback is late then, never lost.
+    """
     envelopes = []
     for raw in batch.options.get(event, []):
         envelope = dataclasses.replace(Envelope.from_json(raw), id=uuid.uuid4().hex, attempts=0)
         envelopes.append(envelope)
         batch.options.setdefault("callback_ids", []).append(envelope.id)
-    if envelopes:
-        _push(envelopes, batch.options.get("connection") or get_config().queue_connection)
+    if not envelopes:
+        return
+    connection = batch.options.get("connection") or get_config().queue_connection
+    if connection == "database":
+        get_driver(connection).push(envelopes)
+        return
+    batch.options.setdefault("unpushed", []).extend(e.to_json() for e in envelopes)
+    transaction.on_commit(partial(push_unpushed, batch.id), robust=True)
+
+
+def push_unpushed(batch_id: str | None = None) -> int:
+    """Push the callbacks kept in batch rows because their push failed (or has not run
+    yet); how many were pushed. A push repeated after a lost reply adds nothing twice
+    (the Redis driver skips ids it already stores)."""
+    rows = JobBatch.objects.filter(options__has_key="unpushed")
+    if batch_id is not None:
+        rows = rows.filter(id=batch_id)
+    pushed = 0
+    for found in list(rows.values_list("id", flat=True)):
+        with transaction.atomic():
+            batch = _locked(found)
+            if batch is None or not batch.options.get("unpushed"):
+                continue
+            envelopes = [Envelope.from_json(raw) for raw in batch.options["unpushed"]]
+            get_driver(batch.options.get("connection") or get_config().queue_connection).push(envelopes)
+            del batch.options["unpushed"]
+            batch.save(update_fields=["options"])
+            pushed += len(envelopes)
+    return pushed
 
 
 # -- what workers report ---------------------------------------------------------------

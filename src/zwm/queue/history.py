@@ -171,6 +171,7 @@ class HistoryBuffer:
         self._new: list[JobExecution] = []
         self._changed: dict[int, JobExecution] = {}
         self._retried: list[tuple[str, int]] = []
+        self._dropped: list[int] = []
         self._oldest: float | None = None
 
     def _touch(self) -> None:
@@ -184,6 +185,15 @@ class HistoryBuffer:
         if row.attempt > 1 or recovered:
             self._retried.append((row.job_uuid, row.attempt))
         self._touch()
+
+    def drop(self, row: JobExecution) -> None:
+        """Do not record ``row`` after all (a repeat of an execution already recorded): taken
+        out of the buffer, or deleted at the next flush if it was written as running."""
+        self._new = [r for r in self._new if r is not row]
+        if row.pk is not None:
+            self._changed.pop(row.pk, None)
+            self._dropped.append(row.pk)
+            self._touch()
 
     def changed(self, row: JobExecution) -> None:
         """``row`` (progress, final status) changed; written at the next flush."""
@@ -219,12 +229,14 @@ class HistoryBuffer:
                     _resolve_missing_pks(running)
                 if changed:
                     JobExecution.objects.bulk_update(changed, _FINAL_FIELDS, batch_size=self.max_rows)
+                if self._dropped:
+                    JobExecution.objects.filter(pk__in=self._dropped).delete()
         except DatabaseError:
             _unsave(new)
             self._trim()
             log.warning("could not write %d execution history rows; will retry", len(new) + len(changed))
             raise
-        self._new, self._changed, self._retried, self._oldest = [], {}, [], None
+        self._new, self._changed, self._retried, self._dropped, self._oldest = [], {}, [], [], None
         return Flushed(new, changed, retried)
 
     def restore(self, flushed: Flushed) -> None:

@@ -117,6 +117,7 @@ class Worker:
         self._status = "starting"
         self._next_extend = 0.0
         self._next_registry = 0.0
+        self._next_sweep = 0.0
         self._next_signal = 0.0
         self._backlog = backlog_of(self.driver)
         self._paused: set[str] = set()
@@ -187,6 +188,8 @@ class Worker:
             self._unstarted += self.hand.drop()
             self.acks.hooks.clear()
             self.runner.abandon()
+            with contextlib.suppress(Exception):  # Redis down: the database side still records
+                self._flush_acks()
             with contextlib.suppress(Exception):
                 connections.close_all()
             self._pause(pause)
@@ -280,6 +283,7 @@ class Worker:
             return  # acknowledging may have queued jobs (batch callbacks): look again first
         self.history.flush()
         self._beat("idle")
+        self._sweep(time.monotonic())
         if self.options.stop_when_empty and not self._reserved_elsewhere():
             self.stop("--stop-when-empty: the queues are empty")
             return
@@ -421,6 +425,14 @@ class Worker:
             self.history.flush()
         if now >= self._next_registry:
             self._beat(self._status, force=True)
+        self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """Push batch callbacks whose push met an outage of a non-database queue (see
+        :func:`zwm.queue.batches.push_unpushed`), every few seconds."""
+        if self.connection != "database" and now >= self._next_sweep:
+            self._next_sweep = now + REGISTRY_EVERY
+            batches.push_unpushed()
 
     def _extend(self) -> None:
         self._next_extend = time.monotonic() + self.options.lease / 3

@@ -21,8 +21,8 @@ out as :meth:`Envelope.undecodable <zwm.queue.job.Envelope.undecodable>`: its ``
 raises :class:`~zwm.queue.job.PayloadError` with the reason, so the worker fails it like any
 broken job and nothing is silently dropped or left to block the queue.
 
-Drivers use the caller's clock for epoch times; hosts are expected to keep NTP time (leases
-are tens of seconds, so skew of a few hundred milliseconds does not matter).
+Drivers keep epoch times on their server's clock (Redis ``TIME``; the database's clock,
+see :mod:`.clock`), so hosts whose clocks disagree agree on every lease and delay.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ hosts:
   idleness is picked up within a poll interval, and an idle worker costs about four cheap
   queries a second.
 
+Every time the driver stores or compares is on the database server's clock
+(:mod:`.clock`), so a host whose clock runs ahead cannot steal live leases.
+
 Writes use the caller's Django connection for ``using``: a job pushed inside
 ``transaction.atomic()`` (with ``after_commit=False``) is enqueued atomically with the data
 it refers to.
@@ -50,6 +53,7 @@ from zwm.queue.drivers.base import (
     check_queue_names,
     check_reserve_arguments,
 )
+from zwm.queue.drivers.clock import ServerClock
 from zwm.queue.job import Envelope, PayloadError
 from zwm.queue.models import QueuedJob as JobRow
 from zwm.queue.models import UniqueLock
@@ -126,6 +130,8 @@ class DatabaseDriver(Driver):
         self.poll_min = poll_min
         self.poll_max = poll_max
         self._listeners = pg.Listeners(using)
+        self.clock = ServerClock(using)
+        """Every lease, delay and lock expiry is read on the database server's clock."""
 
     @property
     def _postgres(self) -> bool:
@@ -163,8 +169,9 @@ class DatabaseDriver(Driver):
             raise ValueError(f"available_at must be finite epoch seconds, got {available_at!r}")
         if not envelopes:
             return
-        now = time.time()
-        at = now if available_at is None else available_at
+        now = self.clock.now()
+        # A caller's absolute time is on its own clock: moved onto the server's.
+        at = now if available_at is None else available_at + self.clock.offset
         rows = [(e.id, e.queue, e.job, e.to_json(), e.attempts, at, now) for e in envelopes]
         with transaction.atomic(using=self.using):
             for start in range(0, len(rows), _PUSH_CHUNK):
@@ -179,7 +186,7 @@ class DatabaseDriver(Driver):
 
     def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
         check_reserve_arguments(queues, lease, limit)
-        now = time.time()
+        now = self.clock.now()
         until = now + lease
         token = uuid.uuid4().hex
         rows: list[pg.Row] = []
@@ -221,7 +228,7 @@ class DatabaseDriver(Driver):
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
         """``timeout`` shortened to when the next delayed job or lapsing lease comes due."""
         due = self._next_due(queues)
-        return timeout if due is None else max(0.0, min(timeout, due - time.time()))
+        return timeout if due is None else max(0.0, min(timeout, due - self.clock.now()))
 
     def _next_due(self, queues: Sequence[str]) -> float | None:
         """When the earliest job of ``queues`` becomes available (delayed, or lease end)."""
@@ -252,7 +259,9 @@ class DatabaseDriver(Driver):
         interval = self.poll_min
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(interval, left))
-            ready = JobRow.objects.using(self.using).filter(queue__in=queues, available_at__lte=time.time())
+            ready = JobRow.objects.using(self.using).filter(
+                queue__in=queues, available_at__lte=self.clock.now()
+            )
             if ready.exists():
                 return
             interval = min(interval * 2, self.poll_max)
@@ -262,7 +271,7 @@ class DatabaseDriver(Driver):
     def extend(self, reservations: Sequence[Reservation], *, lease: float) -> list[bool]:
         if not lease > 0:
             raise ValueError(f"lease must be positive seconds, got {lease}")
-        until = time.time() + lease
+        until = self.clock.now() + lease
 
         def renew() -> list[bool]:
             with transaction.atomic(using=self.using):
@@ -313,7 +322,7 @@ class DatabaseDriver(Driver):
     def release(self, reservation: Reservation, *, delay: float = 0.0) -> bool:
         if not delay >= 0:
             raise ValueError(f"delay must be non-negative seconds, got {delay}")
-        available_at = time.time() + delay
+        available_at = self.clock.now() + delay
         if self._postgres:
             return pg.release(self.using, reservation.envelope.id, reservation.token, available_at)
         released = (
@@ -329,7 +338,7 @@ class DatabaseDriver(Driver):
         # Back in line by creation (available from then): ahead of the jobs queued after it,
         # as it was when it was taken.
         pairs = [(r.envelope.id, r.token) for r in reservations]
-        now = time.time()
+        now = self.clock.now()
         if self._postgres:
             given = pg.give_back(self.using, pairs, now)
         else:
@@ -348,7 +357,7 @@ class DatabaseDriver(Driver):
     # -- inspecting and managing -----------------------------------------------
 
     def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:
-        now = time.time()
+        now = self.clock.now()
         leased = Q(lease_token__isnull=False, lease_expires_at__gt=now)
         rows = JobRow.objects.using(self.using)
         if queues is not None:
@@ -376,7 +385,7 @@ class DatabaseDriver(Driver):
         rows = JobRow.objects.using(self.using).order_by("id")
         if queue is not None:
             rows = rows.filter(queue=queue)
-        now = time.time()
+        now = self.clock.now()
         return [
             QueuedJob(
                 envelope=_decode(r.uuid, r.queue, r.job_class, r.payload, r.attempts, r.recoveries),
@@ -387,7 +396,7 @@ class DatabaseDriver(Driver):
         ]
 
     def _unleased(self) -> Q:
-        return Q(lease_token__isnull=True) | Q(lease_expires_at__lte=time.time())
+        return Q(lease_token__isnull=True) | Q(lease_expires_at__lte=self.clock.now())
 
     def delete(self, job_id: str) -> bool:
         deleted, _ = JobRow.objects.using(self.using).filter(self._unleased(), uuid=job_id).delete()
@@ -409,7 +418,7 @@ class DatabaseDriver(Driver):
         if not ttl > 0:
             raise ValueError(f"ttl must be positive seconds, got {ttl}")
         key = _lock_key(key)
-        now = time.time()
+        now = self.clock.now()
         locks = UniqueLock.objects.using(self.using)
 
         def take() -> bool:
@@ -422,7 +431,7 @@ class DatabaseDriver(Driver):
         return self._retrying(take)
 
     def renew_unique(self, locks: Sequence[tuple[str, str]], ttl: float) -> None:
-        until = time.time() + ttl
+        until = self.clock.now() + ttl
         rows = UniqueLock.objects.using(self.using)
         with transaction.atomic(using=self.using):
             for key, owner in locks:
