@@ -3,13 +3,14 @@ credential check with Zuora's own message, the write-only secret, stale forms, s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from zwm.catalog.models import Customer
+from zwm.catalog.models import Customer, SyncRun
 from zwm.queue.models import QueuedJob
 from zwm.web.roles import Role
 from zwm.zuora.simulator import SimTenant, ZuoraSimulator
@@ -246,3 +247,26 @@ def test_sync_returns_only_to_a_page_of_this_site(
 def test_the_list_survives_any_query_string(admin: Client, catalog: Catalog, query: str) -> None:
     response = admin.get(f"/customers/{query}")
     assert response.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)  # a request commits: the unique sync is enqueued at once
+def test_withheld_deletions_are_shown_and_a_full_sync_asks_first(
+    client_as: Callable[[Role | None], Client], catalog: Catalog
+) -> None:
+    SyncRun.objects.filter(pk=catalog.run.pk).update(withheld=7)
+    operator = client_as(Role.OPERATOR)
+    page = operator.get(f"/customers/{catalog.customer.pk}/").content.decode()
+    assert "7 workflow(s) missing from Zuora" in page
+    assert f"/customers/{catalog.customer.pk}/full-sync/" in page
+    run_page = operator.get(f"/sync-runs/{catalog.run.pk}/").content.decode()
+    assert "not deleted" in run_page
+    confirm = operator.get(f"/customers/{catalog.customer.pk}/full-sync/").content.decode()
+    assert "7 such deletion(s)" in confirm
+    assert not QueuedJob.objects.exists()  # asking is not doing
+    done = operator.post(f"/customers/{catalog.customer.pk}/full-sync/", follow=True)
+    assert "Full sync of acme queued." in done.content.decode()
+    job = QueuedJob.objects.get()
+    assert json.loads(job.payload)["args"]["full"] is True
+    viewer_page = client_as(Role.VIEWER).get(f"/customers/{catalog.customer.pk}/").content.decode()
+    assert "7 workflow(s) missing from Zuora" in viewer_page
+    assert "full-sync" not in viewer_page

@@ -24,6 +24,7 @@ urlpatterns = [
     path("customers/<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
     path("customers/<int:pk>/delete/", customers.customer_delete, name="customer-delete"),
     path("customers/<int:pk>/sync/", customers.customer_sync, name="customer-sync"),
+    path("customers/<int:pk>/full-sync/", customers.customer_full_sync, name="customer-full-sync"),
     path("workflows/", workflows.workflow_list, name="workflow-list"),
     path("workflows/<int:pk>/", workflows.workflow_detail, name="workflow-detail"),
     path("workflows/<int:pk>/download/", workflows.workflow_download, name="workflow-download"),

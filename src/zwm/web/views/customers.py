@@ -60,6 +60,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     runs = SyncRun.objects.filter(customer=customer)
     context = {
         "customer": customer,
+        "last_run": runs.order_by("-started_at", "-id").first(),
         "listing": listing(
             request, runs, sorts={"started": "started_at"}, default_sort="-started", per_page=25
         ),
@@ -186,6 +187,24 @@ def customer_sync(request: HttpRequest, pk: int) -> HttpResponseBase:
     else:
         messages.info(request, f"A sync of {customer.name} is already queued.")
     return redirect(_back(request))
+
+
+@require_role(Role.OPERATOR)
+def customer_full_sync(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """A full sync, which may delete what a normal sync withheld: asked for, then confirmed."""
+    customer = Customer.objects.filter(pk=pk).first()
+    if customer is None:
+        if request.method == "POST":
+            return _stale(request, pk)
+        raise Http404("no such customer")
+    if request.method == "POST":
+        if dispatch_sync(customer, trigger=SyncRun.Trigger.UI, full=True):
+            messages.success(request, f"Full sync of {customer.name} queued.")
+        else:
+            messages.info(request, f"A sync of {customer.name} is already queued; try again when it is done.")
+        return redirect("web:customer-detail", pk=pk)
+    last = SyncRun.objects.filter(customer=customer).order_by("-started_at", "-id").first()
+    return render(request, "web/customers/full_sync.html", {"customer": customer, "last": last})
 
 
 @require_POST
