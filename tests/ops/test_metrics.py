@@ -190,3 +190,32 @@ def test_zuora_endpoints_are_few(path: str, endpoint: str) -> None:
     from zwm.zuora.observe import endpoint_of
 
     assert endpoint_of(path) == endpoint
+
+
+def test_metrics_while_the_database_is_down_still_answer(tmp_path: Path) -> None:
+    """A 200 with what is known (here: no process has counted anything yet) rather than a
+    500 page; each store section left out is logged."""
+    import subprocess
+    import sys
+
+    from rediskit import free_port
+
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        f"r = Client().get('/metrics', HTTP_HOST='localhost', HTTP_AUTHORIZATION='Bearer {TOKEN}'); "
+        "print(r.status_code); print(r.content.decode())"
+    )
+    env = {
+        "DJANGO_SETTINGS_MODULE": "zwm.settings",
+        "ZWM_DATA_DIR": str(tmp_path),
+        "ZWM_METRICS_TOKEN": TOKEN,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/zwm_nowhere",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    status, _, body = done.stdout.partition("\n")
+    assert status == "200", done.stderr
+    names = {family.name for family in text_string_to_metric_families(body)}
+    assert "zwm_workers_alive" not in names
+    for section in ("queues", "workers", "catalog"):
+        assert f"metrics: {section} unavailable: OperationalError" in done.stderr
