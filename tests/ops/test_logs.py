@@ -154,3 +154,32 @@ def test_a_real_worker_writes_plain_lines_with_context(workers: Workers, secrets
     line = next(line for line in stderr.splitlines() if "Authorization" in line)
     assert " WARNING zwm.zuora.client: retrying with Authorization: Bearer [redacted] {job_id=" in line
     assert "job_class=ops_test_jobs.LogsASecret queue=default attempt=1}" in line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_syncs_lines_carry_the_customer_and_run_even_from_its_export_threads() -> None:
+    from zwm.catalog.models import Customer
+    from zwm.catalog.services.sync import sync_customer
+    from zwm.zuora.simulator import ZuoraSimulator
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter())
+    zuora_log = logging.getLogger("zwm.zuora")
+    zuora_log.addHandler(handler)
+    level, zuora_log.level = zuora_log.level, logging.DEBUG
+    try:
+        with ZuoraSimulator(seed=5) as sim:
+            tenant = sim.add_tenant("globex", workflows=4)
+            customer = Customer(name="globex", base_url=sim.base_url, client_id=tenant.client_id)
+            customer.client_secret = tenant.client_secret
+            customer.save()
+            run = sync_customer(customer, workers=2)
+    finally:
+        zuora_log.removeHandler(handler)
+        zuora_log.level = level
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    exports = [line for line in lines if line["message"].startswith("Zuora export of workflow")]
+    assert len(exports) == 4
+    assert {(line["customer"], line["sync_run"]) for line in exports} == {("globex", run.pk)}

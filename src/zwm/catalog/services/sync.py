@@ -39,6 +39,7 @@ One sync per customer runs at a time, whoever starts it (:mod:`.sync_lock`).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import time
@@ -254,7 +255,8 @@ class CustomerSync:
                     if self._stopping():
                         break
                     if self._needs_export(definition):
-                        future = pool.submit(self._export, definition.id)
+                        # in this thread's context, so its log lines name the customer and run
+                        future = pool.submit(contextvars.copy_context().run, self._export, definition.id)
                         inflight[future] = definition
                         future.add_done_callback(self.finished.put)
                         self.submitted += 1
