@@ -67,16 +67,22 @@ def test_the_detail_page_has_every_section_and_the_graph_elements(viewer: Client
     assert {n["data"].get("task") for n in graph["nodes"]} == {None, *(t.pk for t in catalog.tasks)}
 
 
-def test_every_task_panel_is_in_the_workflow_page_and_each_task_has_its_page(
+def test_every_task_card_is_in_the_workflow_page_and_each_task_has_its_page(
     viewer: Client, catalog: Catalog
 ) -> None:
-    body = viewer.get(f"/workflows/{catalog.workflow.pk}/").content.decode()
-    for task in catalog.tasks:
-        assert f'<template id="task-panel-{task.pk}">' in body
-        assert f'data-task="{task.pk}"' in body
-    assert "Task: Step 2" in body
-    page = viewer.get(f"/tasks/{catalog.tasks[0].pk}/").content.decode()
+    response = viewer.get(f"/workflows/{catalog.workflow.pk}/")
+    cards = response.context["task_cards"]
+    assert set(cards) == {t.pk for t in catalog.tasks}
+    card = cards[catalog.tasks[1].pk]
+    assert card["title"] == "Step 1"
+    assert ["Action type", "Iterate"] in card["facts"]
+    assert HOSTILE in card["parameters"]  # shipped as data...
+    body = response.content.decode()
+    assert 'id="task-cards"' in body
+    assert HOSTILE not in body  # ...inside a JSON script element, where < is escaped
+    page = viewer.get(f"/tasks/{catalog.tasks[1].pk}/").content.decode()
     assert "Workflow related to" in page
+    assert "<dt>Action type</dt><dd>Iterate</dd>" in page
 
 
 def test_download_is_the_pretty_export_named_after_the_workflow(viewer: Client, catalog: Catalog) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -51,9 +50,3 @@ def duration_until(start: datetime | None, end: datetime | None) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes} min {rest} s"
-
-
-@register.filter
-def pretty_json(value: Any) -> str:
-    """Indented JSON of a stored value, as text (the template escapes it)."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from zwm.catalog.models import Customer, Task
 from zwm.web.listing import listing
 from zwm.web.roles import Role, require_role
+from zwm.web.taskcard import task_card
 from zwm.web.views.filters import int_param
 
 # Sorting is offered on indexed columns only: a list of 500,000 tasks must stay fast.
@@ -77,4 +78,4 @@ def task_list(request: HttpRequest) -> HttpResponse:
 @require_role(Role.VIEWER)
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(Task.objects.select_related("workflow__customer"), pk=pk)
-    return render(request, "web/tasks/detail.html", {"task": task})
+    return render(request, "web/tasks/detail.html", {"task": task, "card": task_card(task)})

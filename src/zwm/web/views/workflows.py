@@ -18,6 +18,7 @@ from zwm.catalog.services import NoStoredExport, reextract_tasks
 from zwm.web.graph import build_graph
 from zwm.web.listing import listing
 from zwm.web.roles import Role, require_role
+from zwm.web.taskcard import task_card
 from zwm.web.views.filters import choice_param, int_param
 from zwm.zuora import ZuoraInvalidResponseError
 
@@ -108,8 +109,6 @@ def _pretty(export_json: str) -> str:
 def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = _workflow(pk)
     tasks = list(workflow.tasks.all())
-    for task in tasks:  # each task's panel names its workflow and customer: no query per task
-        task.workflow = workflow
     graph = build_graph(tasks, workflow.linkages.all())
     versions = list(
         WorkflowVersion.objects.filter(workflow=workflow).only("pk", "version", "replaced_at", "content_hash")
@@ -117,6 +116,7 @@ def workflow_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "workflow": workflow,
         "tasks": tasks,
+        "task_cards": {task.pk: task_card(task) for task in tasks},
         "graph": graph.elements(),
         "export_pretty": _pretty(workflow.export_json) if workflow.export_json else "",
         "versions": versions,

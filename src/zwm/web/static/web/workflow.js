@@ -6,11 +6,43 @@
 
   function panel() { return document.getElementById("side-panel"); }
 
-  // Each task's panel is a <template> in the page: opening one is a copy, not a request.
+  // Every task's card is JSON in the page (zwm.web.taskcard): opening one builds the panel
+  // here, with textContent only, so nothing from Zuora is ever parsed as HTML.
+  var cards = null;
+
+  function element(tag, text, className) {
+    var node = document.createElement(tag);
+    if (text !== undefined) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
   function openPanel(taskId) {
-    var template = document.getElementById("task-panel-" + taskId);
-    if (!template) return false;
-    document.getElementById("side-panel-body").replaceChildren(template.content.cloneNode(true));
+    if (cards === null) {
+      var source = document.getElementById("task-cards");
+      cards = source ? JSON.parse(source.textContent) : {};
+    }
+    var card = cards[taskId];
+    if (!card) return false;
+    var body = document.getElementById("side-panel-body");
+    var title = element("h2", "Task: " + card.title);
+    title.id = "side-panel-title";
+    var link = element("a", "Open as a page");
+    link.href = card.url;
+    var facts = element("dl", undefined, "facts");
+    card.facts.forEach(function (fact) {
+      facts.append(element("dt", fact[0]), element("dd", fact[1]));
+    });
+    var tags = element("dd");
+    card.tags.forEach(function (tag) { tags.append(element("span", tag, "badge"), " "); });
+    if (!card.tags.length) tags.append(element("span", "none", "muted"));
+    facts.append(element("dt", "Tags"), tags);
+    var parts = [title, element("p"), facts];
+    parts[1].append(link);
+    if (card.description) parts.push(element("h3", "Description"), element("p", card.description));
+    parts.push(element("h3", "Parameters"), element("pre", card.parameters, "json task-parameters"));
+    parts.push(element("h3", "Assignment"), element("pre", card.assignment, "json"));
+    body.replaceChildren.apply(body, parts);
     var aside = panel();
     aside.hidden = false;
     aside.querySelector("[data-close-panel]").focus();
