@@ -5,7 +5,12 @@ Layout
 ``roles``       the three roles (viewer < operator < admin) and ``@require_role``
 ``middleware``  sign-in required everywhere but /login/, /setup/ and the probe paths
 ``nav``         the navigation bar: one ``NavEntry`` per section
-``users``       creating users and setting roles (the CLI and the first-admin page)
+``users``       creating users, roles, disabling; never the last admin (CLI, Users page)
+``forms``       the forms (input shape only: the rules live in the services they call)
+``listing``     sorting and paging shared by every list page
+``graph``       a workflow's task graph as cytoscape elements (Start node, linkage edges)
+``taskcard``    what a task shows, for the task page and the workflow page's side panel
+``server``      gunicorn in-process (``zwm web``)
 ``views/``      one module per section; ``urls.py`` routes them (namespace ``web``)
 ``templates/web/`` and ``static/web/`` (``vendor/`` holds browser libraries, see
 ``vendor.json`` and ``scripts/vendor_static.py``)
