@@ -1,4 +1,5 @@
-"""The Jobs dashboard, server side: every action for every role, payload privacy, bad
+"""The Jobs dashboard, server side (SQLite; the queue reads it uses are tested on every backend
+in tests/queue): every action for every role, payload privacy, bad
 input never a 500, and acting on what someone else already moved -- on the database and
 the Redis queue connection alike."""
 
@@ -21,7 +22,7 @@ from zwm.queue.job import Envelope
 from zwm.queue.models import FailedJob, JobBatch
 from zwm.web.roles import Role
 
-pytestmark = [pytest.mark.backends, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET_ARG = "customer-secret-7f3a"
 ACTIONS = [
