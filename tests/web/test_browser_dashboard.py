@@ -198,6 +198,7 @@ def test_a_paused_queue_is_skipped_by_a_running_worker_until_resumed(
     page.fill("#pause-queue input[name=queue]", "held")
     page.locator("#pause-queue button").click()
     expect(page.locator("#messages")).to_contain_text("Queue held paused")
+    page.wait_for_timeout(1500)  # a worker reads the paused set at most once a second
     held = app.dispatch("zwm.queue.diagnostics.Noop", "held")
     after = app.dispatch("zwm.queue.diagnostics.Noop", "default")  # 'held' comes first for the worker
     page.goto(f"{app.url}jobs/history/?q={after}")

@@ -200,6 +200,11 @@ def test_failed_bulk_actions_confirm_with_the_count_then_act(
         reverse("dashboard:failed-bulk"), {"do": "retry", "scope": "selected"}, follow=True
     )
     assert "Nothing selected" in " ".join(notes(nothing))
+    failed_job("keep")
+    widened = {"do": "delete", "scope": "matching", "queue": "q" * 101, "confirmed": "yes"}
+    refused = operator.post(reverse("dashboard:failed-bulk"), widened, follow=True)
+    assert "Nothing done: Ignored the queue filter" in " ".join(notes(refused))
+    assert FailedJob.objects.count() == 1  # a malformed filter never widens a bulk action
     too_many = {"do": "retry", "scope": "selected", "ids": [str(i) for i in range(1, 600)]}
     assert "at most 500" in " ".join(
         notes(operator.post(reverse("dashboard:failed-bulk"), too_many, follow=True))

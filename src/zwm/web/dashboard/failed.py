@@ -89,6 +89,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
         return back(request, "dashboard:failed")
     params = Params(request.POST)
     where = _filter(params, request)
+    if params.notices and scope == "matching":  # ignoring a filter here would widen the action
+        messages.error(request, "Nothing done: " + " ".join(params.notices))
+        return back(request, "dashboard:failed")
     ids = _ids(request)
     if scope == "selected" and not ids:
         messages.warning(request, "Nothing selected: tick the failed jobs to act on first.")
