@@ -216,7 +216,7 @@ def test_row_bulk_and_all_sync_queue_jobs_once(
     assert "A sync of acme is already queued." in post(f"/customers/{catalog.customer.pk}/sync/")
     bulk = post("/customers/sync/", {"ids": [catalog.customer.pk, 999999]})
     assert "Queued 0 sync(s); 1 already queued. 1 ticked customer(s) no longer exist." in bulk
-    for bad in ({}, {"ids": ["abc", ""]}):
+    for bad in ({}, {"ids": ["abc", ""]}, {"ids": ["9" * 30, "-1"]}):
         assert "Tick at least one customer to sync." in post("/customers/sync/", bad)
     all_ = operator.post("/customers/sync-all/")
     batch_id = all_["Location"].split("batch=")[1]

@@ -108,7 +108,7 @@ def test_the_version_diff_shows_what_changed_between_any_two_exports(
     assert {"kind": "add", "text": '+    "version": "2"'} in lines
     same = viewer.get(f"/workflows/{wf}/versions/?a=current&b=current")
     assert "The two exports are identical." in same.content.decode()
-    for bad in ("a=999999", "a=abc", "b=-1", f"a={catalog.version.pk + 1000}"):
+    for bad in ("a=999999", "a=abc", "b=-1", f"a={catalog.version.pk + 1000}", "a=" + "9" * 30):
         assert viewer.get(f"/workflows/{wf}/versions/?{bad}").status_code == 404, bad
     other = make_catalog("other")
     assert (

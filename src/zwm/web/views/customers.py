@@ -31,6 +31,7 @@ from zwm.queue import batches
 from zwm.web.forms import CustomerForm
 from zwm.web.listing import listing
 from zwm.web.roles import Role, require_role
+from zwm.web.views.filters import as_id
 
 CUSTOMER_SORTS = {
     "name": "name",
@@ -211,7 +212,7 @@ def customer_full_sync(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_role(Role.OPERATOR)
 def customer_bulk_sync(request: HttpRequest) -> HttpResponseBase:
     """Sync the ticked customers (each its own job; one already queued is not queued twice)."""
-    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
+    ids = [pk for pk in map(as_id, request.POST.getlist("ids")) if pk is not None]
     customers = list(Customer.objects.filter(pk__in=ids))
     if not customers:
         messages.error(request, "Tick at least one customer to sync.")

@@ -19,7 +19,7 @@ from zwm.web.graph import build_graph
 from zwm.web.listing import listing
 from zwm.web.roles import Role, require_role
 from zwm.web.taskcard import task_card
-from zwm.web.views.filters import choice_param, int_param
+from zwm.web.views.filters import as_id, choice_param, int_param
 from zwm.zuora import ZuoraInvalidResponseError
 
 WORKFLOW_SORTS = {
@@ -140,9 +140,10 @@ def _version_text(workflow: Workflow, key: str) -> tuple[str, str] | None:
     """(label, pretty export) of ``current`` or a stored version's id; None if unknown."""
     if key == "current":
         return (f"current (v{workflow.version or '?'})", _pretty(workflow.export_json or ""))
-    if not key.isdigit():
+    pk = as_id(key)
+    if pk is None:
         return None
-    version = WorkflowVersion.objects.filter(workflow=workflow, pk=int(key)).first()
+    version = WorkflowVersion.objects.filter(workflow=workflow, pk=pk).first()
     if version is None:
         return None
     label = f"v{version.version or '?'} replaced {version.replaced_at:%Y-%m-%d %H:%M}"
