@@ -53,12 +53,12 @@ class Sizes:
 
 
 SYSTEMS: dict[str, Sizes] = {
-    "zwm-sqlite": Sizes(20_000, 3_000, 1_000),
-    "zwm-postgres": Sizes(20_000, 2_000, 1_000),
-    "zwm-redis": Sizes(20_000, 3_000, 1_000),
+    "zwm-sqlite": Sizes(20_000, 3_000, 4_000),
+    "zwm-postgres": Sizes(20_000, 2_000, 4_000),
+    "zwm-redis": Sizes(20_000, 3_000, 4_000),
     "celery": Sizes(3_000, 3_000, 300),
     "rq": Sizes(300, 2_000, 100),
-    "dramatiq": Sizes(10_000, 3_000, 2_000),
+    "dramatiq": Sizes(10_000, 3_000, 3_000),
     "huey": Sizes(10_000, 3_000, 300),
     "procrastinate": Sizes(1_500, 800, 150),
 }

@@ -49,6 +49,7 @@ class Config:
     queue_failed_driver: str = "database"
     queue_prefix: str = "zwm"
     queue_max_recoveries: int = 3
+    queue_concurrency: int = 16
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     log_level: str = "INFO"
     debug: bool = False
@@ -389,6 +390,15 @@ SETTINGS: tuple[Setting, ...] = (
         "host gone) before it fails as poison. A recovery uses none of the job's tries; a job class "
         "can set its own `max_recoveries`.",
         _number(minimum=0, integer=True),
+    ),
+    Setting(
+        "ZWM_QUEUE_CONCURRENCY",
+        "queue_concurrency",
+        "16",
+        "Jobs a worker process runs at once unless `queue:work --concurrency` says, each in its own "
+        "executor child (forked when there is work for it). The jobs queued here mostly wait on the "
+        "network, where a waiting child costs memory, not CPU; 16 matches `ZWM_ZUORA_CONCURRENCY`.",
+        _number(minimum=1, integer=True),
     ),
     Setting(
         "REDIS_URL",

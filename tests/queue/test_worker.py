@@ -68,7 +68,7 @@ def test_verbose_prints_the_seed_lines(workers: Workers, marker: Path) -> None:
     ok = dispatch(Mark(str(marker)))
     bad = dispatch(diagnostics.Fail("no"))
 
-    result = workers.work("--stop-when-empty", "--verbose", *FAST)
+    result = workers.work("--stop-when-empty", "--verbose", "--concurrency", "1", *FAST)
 
     stamp = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]"
     assert re.fullmatch(
@@ -84,7 +84,7 @@ def test_strict_queue_priority(workers: Workers, marker: Path) -> None:
     dispatch_many([Mark(str(marker), "low") for _ in range(3)], queue="low")
     dispatch_many([Mark(str(marker), "high") for _ in range(3)], queue="high")
 
-    workers.work("--queue", "high,low", "--stop-when-empty", *FAST)
+    workers.work("--queue", "high,low", "--stop-when-empty", "--concurrency", "1", *FAST)
 
     assert lines(marker) == ["high"] * 3 + ["low"] * 3
 
@@ -94,7 +94,7 @@ def test_timeout_kills_a_hanging_job_and_the_worker_carries_on(workers: Workers,
     after = dispatch(Mark(str(marker), "after"))
     started = time.monotonic()
 
-    result = workers.work("--stop-when-empty", *FAST)
+    result = workers.work("--stop-when-empty", "--concurrency", "1", *FAST)
 
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 20
@@ -282,7 +282,7 @@ def test_queue_restart_stops_running_workers_gracefully(workers: Workers) -> Non
 
 def test_without_timeout_a_job_runs_inline_and_keeps_its_lease(workers: Workers, marker: Path) -> None:
     job_id = dispatch(SlowMark(str(marker), 2.5))
-    options = ("queue:work", "--timeout", "0", "--lease", "1", "--sleep", "0.1")
+    options = ("queue:work", "--timeout", "0", "--lease", "1", "--sleep", "0.1", "--concurrency", "1")
     first, second = workers.start(*options), workers.start(*options)
 
     wait_for(lambda: statuses(str(job_id)) == ["succeeded"], timeout=30, what="success")

@@ -73,6 +73,27 @@ def _queues(value: str) -> tuple[str, ...]:
     return names
 
 
+_LIMIT = re.compile(r"(.+):(\d+)")
+
+
+def _queues_with_limits(value: str) -> tuple[tuple[str, ...], dict[str, int]]:
+    """``high:2,default`` -> the queues in priority order, and the limits of those that
+    have one (a trailing ``:N``, N >= 1: at most N of that queue's jobs held at once)."""
+    names: list[str] = []
+    limits: dict[str, int] = {}
+    for item in _queues(value):
+        match = _LIMIT.fullmatch(item)
+        name = match.group(1).strip() if match else item
+        if match:
+            limits[name] = int(match.group(2))
+            if limits[name] < 1 or not name:
+                raise click.BadParameter(f"a queue limit is NAME:N with N >= 1; got {item!r}")
+        if name in names:
+            raise click.BadParameter(f"queue {name!r} is named twice in {value!r}")
+        names.append(name)
+    return tuple(names), limits
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -92,7 +113,11 @@ _connection_option = click.option(
 @click.command("queue:work")
 @_connection_option
 @click.option(
-    "--queue", "queue", default="default", show_default=True, help="Queues in priority order: high,default"
+    "--queue",
+    "queue",
+    default="default",
+    show_default=True,
+    help="Queues in priority order: high,default; NAME:N holds at most N of that queue's jobs at once.",
 )
 @click.option(
     "--sleep", type=click.FloatRange(min=0), default=3.0, show_default=True, help="Seconds to wait when idle."
@@ -145,6 +170,13 @@ _connection_option = click.option(
     show_default=True,
     help="Supervised worker processes.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=lambda: get_config().queue_concurrency,
+    show_default="ZWM_QUEUE_CONCURRENCY, 16",
+    help="Jobs in flight at once per worker process, each in its own executor child.",
+)
 @click.option("--name", default=None, help="Worker name in the registry (default host:pid).")
 @click.option("--verbose", "-v", is_flag=True, help="Print a line per job: Processing / Processed / Failed.")
 def work(
@@ -162,11 +194,12 @@ def work(
     lease: float,
     prefetch: int,
     processes: int,
+    concurrency: int,
     name: str | None,
     verbose: bool,
 ) -> None:
     """Process jobs from the queues (strict priority order) until stopped."""
-    queues = _queues(queue)
+    queues, limits = _queues_with_limits(queue)
     if (connection or _default_connection()) == "sync":
         raise click.UsageError(
             "the sync connection runs jobs when they are dispatched: there is no queue to work"
@@ -174,10 +207,10 @@ def work(
     if processes > 1:
         from zwm.queue.supervisor import Supervisor
 
-        args = ["--queue", ",".join(queues), "--sleep", str(sleep), "--tries", str(tries)]
+        args = ["--queue", queue, "--sleep", str(sleep), "--tries", str(tries)]
         args += ["--timeout", str(timeout), "--backoff", ",".join(str(b) for b in backoff)]
         args += ["--max-jobs", str(max_jobs), "--max-time", str(max_time), "--memory", str(memory)]
-        args += ["--lease", str(lease), "--prefetch", str(prefetch)]
+        args += ["--lease", str(lease), "--prefetch", str(prefetch), "--concurrency", str(concurrency)]
         args += [
             flag
             for flag, on in (("--stop-when-empty", stop_when_empty), ("--once", once), ("--verbose", verbose))
@@ -217,6 +250,8 @@ def work(
         verbose=verbose,
         name=name,
         prefetch=prefetch,
+        concurrency=concurrency,
+        limits=limits,
     )
     code = Worker(options).run()
     if code:

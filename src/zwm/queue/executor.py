@@ -224,6 +224,12 @@ def _serve(message: dict[str, Any], report: Callable[[int], None]) -> dict[str, 
     return reply
 
 
+_OPEN: set[Connection] = set()
+"""This process's ends of the pipes to its live executor children. A child forked later
+closes its copies of them: a sibling holding one would keep that pipe open after the
+worker closed it, and the child behind it would never see the end of its input."""
+
+
 def _describe_exit(status: int) -> str:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -264,6 +270,8 @@ class Executor:
             code = 0
             try:
                 ours.close()
+                for sibling in _OPEN:
+                    sibling.close()
                 _child_main(theirs, parent_pid)
             except BaseException:
                 log.exception("executor process crashed")
@@ -271,6 +279,7 @@ class Executor:
             finally:
                 os._exit(code)
         theirs.close()
+        _OPEN.add(ours)
         with contextlib.suppress(OSError):  # also here: whichever runs first makes the group
             os.setpgid(pid, pid)
         self.pid, self._channel = pid, ours
@@ -296,6 +305,52 @@ class Executor:
         with contextlib.suppress(OSError):  # the child is gone: next_result reports the crash
             self._channel.send_bytes(json.dumps(messages).encode())
 
+    @property
+    def channel(self) -> Connection | None:
+        """The pipe to the child (``None`` before the first submit), for waiting on several
+        executors at once (:func:`multiprocessing.connection.wait`)."""
+        return self._channel
+
+    @property
+    def started_at(self) -> float:
+        """When the child started the request at the head of the pipeline (monotonic)."""
+        return self._since
+
+    def poll(
+        self, *, timeout: float | None, on_progress: Callable[[int], None]
+    ) -> tuple[bool, Result | None]:
+        """Without blocking: ``(True, result)`` once the oldest request in flight has ended --
+        the child's result (``None`` for a hook request), a ``timed_out`` result after
+        killing the child, or a ``crashed`` result if the child died -- else ``(False, None)``.
+
+        ``timeout`` counts from when the child started that request (the previous result's
+        arrival).
+        """
+        assert self._channel is not None, "nothing was submitted"
+        assert self._in_flight > 0, "nothing was submitted"
+        channel = self._channel
+        try:
+            while channel.poll(0):
+                reply = json.loads(channel.recv_bytes())
+                if "progress" in reply:
+                    on_progress(int(reply["progress"]))
+                    continue
+                self._in_flight -= 1
+                self._since = time.monotonic()
+                raw = reply["result"]
+                return True, None if raw is None else Result.from_json(raw)
+        except (EOFError, OSError):
+            reason = self._reap()
+            return True, Result(
+                "crashed", FailureInfo(_qualified(ExecutorCrashed), f"executor process {reason}")
+            )
+        if timeout is not None and time.monotonic() >= self._since + timeout:
+            self.kill()
+            return True, Result(
+                "timed_out", FailureInfo(_qualified(JobTimedOut), f"timed out after {timeout:g} s")
+            )
+        return False, None
+
     def next_result(
         self,
         *,
@@ -304,46 +359,27 @@ class Executor:
         on_progress: Callable[[int], None],
         tick_every: float = 0.25,
     ) -> Result | None:
-        """Wait for the result of the oldest request in flight, calling ``tick`` while waiting.
-
-        ``timeout`` counts from when the child started that request (the previous result's
-        arrival). Returns the child's result (``None`` for a hook request), a ``timed_out``
-        result after killing the child, or a ``crashed`` result if the child died.
+        """Wait for the result of the oldest request in flight (see :meth:`poll`), calling
+        ``tick`` while waiting.
 
         ``tick`` (which renews the leases) runs every ``tick_every`` seconds by the clock,
         not only when the pipe is quiet: a job that reports progress many times a second
         must not starve its own heartbeat and lose its lease.
         """
-        assert self._channel is not None, "nothing was submitted"
-        assert self._in_flight > 0, "nothing was submitted"
-        channel = self._channel
-        deadline = None if timeout is None else self._since + timeout
         next_tick = time.monotonic() + tick_every
-        try:
-            while True:
-                if channel.poll(0):
-                    reply = json.loads(channel.recv_bytes())
-                    if "progress" not in reply:
-                        self._in_flight -= 1
-                        self._since = time.monotonic()
-                        raw = reply["result"]
-                        return None if raw is None else Result.from_json(raw)
-                    on_progress(int(reply["progress"]))
+        while True:
+            done, result = self.poll(timeout=timeout, on_progress=on_progress)
+            if done:
+                return result
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + tick_every
+                tick()
                 now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    self.kill()
-                    return Result(
-                        "timed_out", FailureInfo(_qualified(JobTimedOut), f"timed out after {timeout:g} s")
-                    )
-                if now >= next_tick:
-                    next_tick = now + tick_every
-                    tick()
-                    now = time.monotonic()
-                wait = next_tick - now if deadline is None else min(next_tick, deadline) - now
-                channel.poll(max(0.0, wait))
-        except (EOFError, OSError):
-            reason = self._reap()
-            return Result("crashed", FailureInfo(_qualified(ExecutorCrashed), f"executor process {reason}"))
+            wait = next_tick - now if timeout is None else min(next_tick, self._since + timeout) - now
+            assert self._channel is not None
+            with contextlib.suppress(EOFError, OSError):  # poll() reads the crash next
+                self._channel.poll(max(0.0, wait))
 
     def run(
         self,
@@ -381,12 +417,16 @@ class Executor:
                     os.kill(self.pid, signal.SIGKILL)
         self._reap()
 
+    def _close_channel(self) -> None:
+        if self._channel is not None:
+            _OPEN.discard(self._channel)
+            self._channel.close()
+            self._channel = None
+
     def _reap(self) -> str:
         reason = "died"
         self._in_flight = 0
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._close_channel()
         if self.pid is not None:
             status = self._exit_status
             if status is None:
@@ -402,9 +442,7 @@ class Executor:
         if self.pid is None:
             return
         self._in_flight = 0
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        self._close_channel()
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             try:

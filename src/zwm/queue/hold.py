@@ -70,7 +70,7 @@ class Hand:
     def reservations(self) -> list[Reservation]:
         """Every job in hand not yet finished: the running ones first, then the held."""
         running = [run.reservation for run in self.running]
-        if self.current is not None and (not running or running[0] is not self.current):
+        if self.current is not None and all(r is not self.current for r in running):
             running.insert(0, self.current)
         return running + self.held
 

@@ -5,16 +5,22 @@ under :mod:`zwm.queue.supervisor`. Each job goes through three steps, each in it
 
 1. **Reserve and hold** (:mod:`zwm.queue.hold`): up to a few jobs at once from the queues
    in strict priority order, sized so no job waits long behind prefetched ones.
-2. **Run** (:mod:`zwm.queue.running`): in the executor child, each with its timeout, or
-   inline for jobs without one. The leases of every job in hand are renewed every
-   ``lease / 3`` seconds (:mod:`zwm.queue.lease`).
+2. **Run**: with ``--concurrency N`` (N > 1, the default) up to N jobs at once, each in a
+   child of the worker's executor pool (:mod:`zwm.queue.pool`); with ``--concurrency 1``
+   (or ``--once``) one at a time (:mod:`zwm.queue.running`): in the executor child, each
+   with its timeout, or inline for jobs without one. The leases of every job in hand are
+   renewed every ``lease / 3`` seconds (:mod:`zwm.queue.lease`).
 3. **Acknowledge** (:mod:`zwm.queue.acknowledge`): successes bundled, retries released
    with their backoff, final failures recorded with the acknowledgement in one
    transaction.
 
 This module is the loop around them. Between jobs the worker flushes buffered history,
 beats its registry row and checks ``--max-jobs``, ``--max-time``, ``--memory`` and the
-``queue:restart`` signal. SIGTERM and SIGINT stop it after the jobs in hand.
+``queue:restart`` signal. SIGTERM and SIGINT stop it after the jobs in hand (with a pool:
+the jobs already started; those reserved but not started are given back).
+
+Per-queue limits (``--queue high:2,default``) cap how many jobs of a queue one worker holds
+at once; a limited queue is reserved from on its own, so the cap holds exactly.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -45,6 +52,7 @@ from zwm.queue.hold import PREFETCH_BUDGET, Hand, Run, prefetch_size
 from zwm.queue.job import Envelope
 from zwm.queue.lease import renew, transient_errors
 from zwm.queue.models import JobExecution
+from zwm.queue.pool import Pool
 from zwm.queue.registry import Registration, restart_requested_since
 from zwm.queue.running import Runner
 
@@ -54,8 +62,14 @@ Status = JobExecution.Status
 
 REGISTRY_EVERY = 5.0
 SIGNAL_EVERY = 1.0
+MEMORY_EVERY = 0.25
 EXIT_MEMORY = 12
 """Exit code when ``--memory`` was exceeded (Laravel's), so a supervisor can tell."""
+TICK_EVERY = 0.25
+"""Seconds a pool worker waits for results before its housekeeping runs again."""
+RESERVE_BACKOFF = (0.005, 0.2)
+"""While jobs run and the queues are empty, reserve again after 5 ms, doubling to 200 ms:
+how soon a busy pool worker sees a new job, against one empty reserve per result."""
 
 
 class _Interrupted(Exception):
@@ -80,10 +94,19 @@ class WorkerOptions:
     verbose: bool = False
     name: str | None = None
     prefetch: int = 200
+    concurrency: int = field(default_factory=lambda: get_config().queue_concurrency)
+    """Jobs in flight at once in this worker (1: one at a time, the executor pipelined)."""
+    limits: Mapping[str, int] = field(default_factory=dict)
+    """Most jobs of a queue held at once by this worker (queues not named: no limit)."""
 
     def __post_init__(self) -> None:
         if not self.queues or any(not q for q in self.queues):
             raise ValueError("at least one queue name is needed")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        unknown = set(self.limits) - set(self.queues)
+        if unknown or any(limit < 1 for limit in self.limits.values()):
+            raise ValueError("queue limits must be at least 1 and name queues the worker works")
         if self.lease <= 0 or self.sleep < 0 or self.max_time < 0 or self.max_jobs < 0 or self.memory < 0:
             raise ValueError("lease must be positive; sleep, max-time, max-jobs and memory non-negative")
         if self.prefetch < 1:
@@ -106,6 +129,13 @@ class Worker:
         self.hand = Hand()
         self.acks = Acknowledger(self.driver, self.connection, self.history, options.defaults, self._event)
         self.runner = Runner(self.driver, self.connection, options.lease, self.hand, self.acks, self)
+        self.pool = (
+            Pool(options.concurrency, self.connection, self.hand, self.acks, self)
+            if options.concurrency > 1 and not options.once
+            else None
+        )
+        self._reserve_backoff = RESERVE_BACKOFF[0]
+        self._next_reserve = 0.0
         self.exit_code = 0
         self.stop_reason: str | None = None
         self.handled = 0
@@ -119,6 +149,7 @@ class Worker:
         self._next_registry = 0.0
         self._next_sweep = 0.0
         self._next_signal = 0.0
+        self._next_memory = 0.0
         self._backlog = backlog_of(self.driver)
         self._paused: set[str] = set()
         self._next_paused = 0.0
@@ -172,7 +203,10 @@ class Worker:
 
     def _iterate_safely(self) -> None:
         try:
-            self._iterate()
+            if self.pool is not None:
+                self._iterate_pool(self.pool)
+            else:
+                self._iterate()
             self._errors = 0
         except _Interrupted:
             return
@@ -185,9 +219,15 @@ class Worker:
             # Jobs not started are given back (once the backend answers again) with their
             # tries unused; a started one lapses and is recovered. Finished ones waiting for
             # their acknowledgement are kept and acknowledged again (Acknowledger.flush).
-            self._unstarted += self.hand.drop()
+            # A pool's children run on: what they are running finishes, and its outcome is
+            # recorded after the pause (killing them would run those jobs a second time).
             self.acks.hooks.clear()
-            self.runner.abandon()
+            if self.pool is not None:
+                self._unstarted += self.hand.held + self.pool.unsent()
+                self.hand.held.clear()
+            else:
+                self._unstarted += self.hand.drop()
+                self.runner.abandon()
             with contextlib.suppress(Exception):  # Redis down: the database side still records
                 self._flush_acks()
             with contextlib.suppress(Exception):
@@ -209,6 +249,9 @@ class Worker:
         except Exception:
             log.exception("could not record the last outcomes on shutdown")
         self.runner.close()
+        if self.pool is not None:
+            self.pool.abandon()  # nothing is in flight after a drain; after an error, nothing survives
+            self.pool.close()
         if self._registration is not None:
             try:
                 self._registration.stopped(processed=self.processed, failed=self.failed)
@@ -226,16 +269,14 @@ class Worker:
         self._check_limits()
         if self.stop_reason is not None:
             return
-        reservations = self.driver.reserve(
-            self._queues_to_reserve(), lease=self.options.lease, limit=self._batch_size()
-        )
+        reservations = self._reserve(self._batch_size())
         if not reservations:
             self._idle()
             return
         self._waited_once = False
         self._next_extend = time.monotonic() + self.options.lease / 3
         self.hand.hold(reservations)
-        self._beat("busy")
+        self._busy()
         while self.hand.held:
             if self.stop_reason is not None:  # stopping: what was not started goes back
                 self._unstarted += self.hand.drop()
@@ -260,6 +301,91 @@ class Worker:
             log.info("gave back %d jobs not started", sum(given))
             self._unstarted = []
 
+    def _iterate_pool(self, pool: Pool) -> None:
+        """One turn of a worker with a pool: take more jobs while there is room, wait a
+        little for results, housekeeping. Stopping drains the pool before returning."""
+        self._give_back()
+        self._check_limits()
+        if self.stop_reason is None:
+            if self._fill(pool) and not pool.busy:
+                return  # all settled without running (skipped, poison): look again first
+            if pool.busy:
+                pool.wait(TICK_EVERY, self._depth())
+                self.tick()
+            else:
+                self._idle()  # a signal here raises _Interrupted: nothing is in flight
+        if self.stop_reason is not None:  # whenever it came: the loop ends after this turn
+            self._drain(pool)
+
+    def _depth(self) -> int:
+        """Jobs queued per child: as many as fit the prefetch budget (1 for slow jobs)."""
+        return prefetch_size(self._avg_duration, self.options.prefetch)
+
+    def _fill(self, pool: Pool) -> bool:
+        """Reserve jobs for the room in the pool (did it get any?). While jobs run, wait for
+        room worth a child's share before reserving, and back off while the queues are empty."""
+        depth = self._depth()
+        room = min(pool.room(depth), self._batch_size(self.options.prefetch))
+        now = time.monotonic()
+        busy = pool.busy
+        if room < 1 or (busy and (room < depth or now < self._next_reserve)):
+            return False
+        reservations = self._reserve(room)
+        if not reservations:
+            self._next_reserve = now + self._reserve_backoff
+            self._reserve_backoff = min(RESERVE_BACKOFF[1], self._reserve_backoff * 2)
+            return False
+        self._reserve_backoff, self._next_reserve = RESERVE_BACKOFF[0], 0.0
+        self._waited_once = False
+        if not busy and not self.acks.pending:  # nothing else in hand: the timer starts now
+            self._next_extend = now + self.options.lease / 3
+        self.hand.hold(reservations)
+        runs: list[Run] = []
+        while self.hand.held:
+            run = self._prepare(self.hand.held.pop(0))
+            if run is not None:
+                runs.append(run)
+        pool.add(runs, depth)
+        self._busy()
+        return True
+
+    def _drain(self, pool: Pool) -> None:
+        """Stopping: jobs no child has started are given back; those in flight finish."""
+        while True:
+            self._unstarted += pool.unsent()
+            self._give_back()
+            if not pool.busy:
+                return
+            pool.wait(TICK_EVERY, self._depth())
+            self.tick()
+
+    def _reserve(self, limit: int) -> list[Reservation]:
+        """Up to ``limit`` jobs from the queues in priority order, within the queue limits.
+
+        Unlimited queues next to each other are reserved from in one call; a limited queue
+        alone, with its remaining allowance as the limit.
+        """
+        queues = self._queues_to_reserve()
+        limits = self.options.limits
+        if not limits:
+            return self.driver.reserve(queues, lease=self.options.lease, limit=limit) if queues else []
+        held = Counter(r.envelope.queue for r in self.hand.reservations())
+        reserved: list[Reservation] = []
+        group: list[str] = []
+        for index, queue in enumerate(queues):
+            if queue not in limits:
+                group.append(queue)
+                if index + 1 < len(queues) and queues[index + 1] not in limits:
+                    continue
+                take, names, group = limit - len(reserved), group, []
+            else:
+                take, names = min(limit - len(reserved), limits[queue] - held[queue]), [queue]
+            if take > 0:
+                reserved += self.driver.reserve(names, lease=self.options.lease, limit=take)
+            if len(reserved) >= limit:
+                break
+        return reserved
+
     def _queues_to_reserve(self) -> Sequence[str]:
         """The queues to take jobs from now, in priority order: paused ones are skipped
         (``queue:pause``; the paused set is read again at most every SIGNAL_EVERY seconds)."""
@@ -269,10 +395,13 @@ class Worker:
             self._paused = self._backlog.paused()
         return [queue for queue in self.options.queues if queue not in self._paused]
 
-    def _batch_size(self) -> int:
+    def _batch_size(self, size: int | None = None) -> int:
+        """How many jobs to reserve: ``size``, else what the prefetch budget allows; within
+        ``--once`` and ``--max-jobs``."""
         if self.options.once:
             return 1
-        size = prefetch_size(self._avg_duration, self.options.prefetch)
+        if size is None:
+            size = prefetch_size(self._avg_duration, self.options.prefetch)
         if self.options.max_jobs:
             size = min(size, self.options.max_jobs - self.handled)
         return max(1, size)
@@ -318,16 +447,23 @@ class Worker:
             self.stop(f"--max-jobs: {self.handled} jobs processed")
         elif options.max_time and now - self._started >= options.max_time:
             self.stop(f"--max-time: ran {options.max_time:g} s")
-        elif options.memory and self._rss() > options.memory * 1024 * 1024:
+        elif options.memory and now >= self._next_memory and self._over_memory(now):
             self.stop(f"--memory: over {options.memory} MB", EXIT_MEMORY)
         elif now >= self._next_signal:
             self._next_signal = now + SIGNAL_EVERY
             if restart_requested_since(self.started_at):
                 self.stop("queue:restart")
 
+    def _over_memory(self, now: float) -> bool:
+        """Is the worker or a child above ``--memory``? Read from ``/proc`` at most every
+        MEMORY_EVERY seconds: a pool worker turns once per result, with a file per child."""
+        self._next_memory = now + MEMORY_EVERY
+        return self._rss() > self.options.memory * 1024 * 1024
+
     def _rss(self) -> int:
-        """Resident memory of the worker or its executor child, whichever is larger."""
-        return max(rss_bytes(), self.runner.executor.rss_bytes())
+        """Resident memory of the worker or its largest executor child."""
+        pool = self.pool.rss_bytes() if self.pool is not None else 0
+        return max(rss_bytes(), self.runner.executor.rss_bytes(), pool)
 
     # -- one job ---------------------------------------------------------------------
 
@@ -381,7 +517,7 @@ class Worker:
         history.finish(row, Status.FAILED, message=reason)
         self.history.started(row, recovered=True)
         self.acks.fail(reservation, row, failure, Status.FAILED, run_hook=True)
-        self.runner.run_hooks_if_idle()
+        self._hooks_if_idle()
 
     # Steps (zwm.queue.running.Steps): what the worker does around each run.
 
@@ -401,7 +537,13 @@ class Worker:
         self._avg_duration = 0.7 * self._avg_duration + 0.3 * (time.monotonic() - run.started)
         self.hand.current = None
         self.acks.settle(run.reservation, row, result, run.tries)
-        self.runner.run_hooks_if_idle()
+        self._hooks_if_idle()
+
+    def _hooks_if_idle(self) -> None:
+        """Run waiting ``failed()`` hooks now if the single executor is idle (a pool sends
+        them to a child on its next turn)."""
+        if self.pool is None:
+            self.runner.run_hooks_if_idle()
 
     def tick(self) -> None:
         """The tick while a job runs: a database hiccup must not abandon the running job."""
@@ -441,6 +583,13 @@ class Worker:
 
     def _flush_acks(self) -> None:
         self.hand.lost -= self.acks.flush()
+
+    def _busy(self) -> None:
+        """Jobs are in hand: the registry row says so at the next tick, after they started --
+        a database write (a WAL flush on PostgreSQL) is not put on a job's way to its start."""
+        if self._status != "busy":
+            self._status = "busy"
+            self._next_registry = 0.0
 
     def _beat(self, status: str, *, force: bool = False) -> None:
         if self._registration is None or (status == self._status and not force):

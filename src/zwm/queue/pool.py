@@ -1,0 +1,226 @@
+"""Several jobs in flight in one worker: a pool of executor children (``--concurrency N``).
+
+Why children and not threads: a job that overruns its timeout must be killed, and only a
+process can be killed without taking its neighbours along. Each child runs one job at a
+time; the worker keeps up to N of them, forked when there is work for them and kept for
+the worker's life. Fast jobs are pipelined into a child a few at a time, as
+:class:`~zwm.queue.running.Runner` does with its single child (a round trip per no-op job
+would cost more than the job); a slow job gets a child to itself.
+
+What each guarantee rests on:
+
+* **Leases and heartbeats per job**: every job the pool holds -- waiting for a child, or
+  sent to one -- is in :attr:`Hand.running <zwm.queue.hold.Hand.running>` until its result
+  is settled, so the worker's timer renews its lease like any other job in hand.
+* **Fencing**: outcomes go through the worker's :class:`~zwm.queue.acknowledge.Acknowledger`.
+* **Timeouts kill only the job that overran**: a job's deadline counts from when its child
+  started it; past it, that child's process group alone is SIGKILLed and the job times out.
+  The jobs queued behind it in that child never started: they go to the front of the
+  pool's queue, for the next free child.
+* **Strict priority**: jobs are started in the order they were reserved.
+* **Graceful stop**: :meth:`Pool.unsent` hands back what no child has yet (to be given back
+  to the queue); :meth:`Pool.wait` then drains what is in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_any
+from typing import Any
+
+from zwm.queue.acknowledge import Acknowledger
+from zwm.queue.drivers.base import Reservation
+from zwm.queue.executor import Executor
+from zwm.queue.hold import Hand, Run
+from zwm.queue.models import JobExecution
+from zwm.queue.running import Steps
+
+HOOK_TIMEOUT = 60.0
+"""Seconds a ``failed()`` hook may run in a child before it is killed."""
+
+
+@dataclass
+class _Entry:
+    """One request sent to a child: a job's run, or a ``failed()`` hook (``run is None``)."""
+
+    message: dict[str, Any]
+    timeout: float | None
+    run: Run | None = None
+    row: JobExecution | None = None
+
+
+@dataclass
+class _Child:
+    executor: Executor = field(default_factory=Executor)
+    entries: list[_Entry] = field(default_factory=list)
+    """Sent to the child, in order; the first one is running."""
+
+
+class Pool:
+    """Up to ``size`` executor children running one worker's jobs."""
+
+    def __init__(self, size: int, connection: str, hand: Hand, acks: Acknowledger, steps: Steps) -> None:
+        if size < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.size = size
+        self.connection = connection
+        self.hand = hand
+        self.acks = acks
+        self.steps = steps
+        self._children: list[_Child] = []
+        self._queue: list[Run] = []
+        """Runs waiting for room in a child, in the order they are to start."""
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Is anything in the pool: a job or a ``failed()`` hook, sent to a child or waiting?"""
+        return bool(self._queue or self.acks.hooks) or any(child.entries for child in self._children)
+
+    def room(self, depth: int) -> int:
+        """How many more jobs the pool can start soon: ``depth`` per child at most."""
+        spare = (self.size - len(self._children)) * depth
+        spare += sum(max(0, depth - len(child.entries)) for child in self._children)
+        return max(0, spare - len(self._queue))
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the largest child."""
+        return max((child.executor.rss_bytes() for child in self._children), default=0)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def add(self, runs: list[Run], depth: int) -> None:
+        """Queue ``runs`` behind those already waiting and send what fits, at most ``depth``
+        requests per child."""
+        self._queue += runs
+        self.dispatch(depth)
+
+    def dispatch(self, depth: int) -> None:
+        """Send the waiting ``failed()`` hooks, then the waiting runs, to children with room;
+        a run sent to an idle child starts now (in queue order: strict priority)."""
+        sent: dict[int, list[_Entry]] = {}
+        heads: list[_Entry] = []
+        while self.acks.hooks:  # hooks first: they never wait behind jobs for room
+            target = self._child_with_room(depth) or min(self._children, key=lambda c: len(c.entries))
+            self._put(target, _Entry(self.acks.hooks.pop(0), HOOK_TIMEOUT), sent, heads)
+        while self._queue:
+            child = self._child_with_room(depth)
+            if child is None:
+                break
+            run = self._queue.pop(0)
+            self._put(child, _Entry(self._request(run), run.timeout, run), sent, heads)
+        for child in self._children:
+            entries = sent.get(id(child))
+            if entries:
+                child.executor.submit([entry.message for entry in entries])
+        for entry in heads:
+            self._start(entry)
+        self._sync_hand()
+
+    def _put(self, child: _Child, entry: _Entry, sent: dict[int, list[_Entry]], heads: list[_Entry]) -> None:
+        if not child.entries:
+            heads.append(entry)
+        child.entries.append(entry)
+        sent.setdefault(id(child), []).append(entry)
+
+    def _child_with_room(self, depth: int) -> _Child | None:
+        """An idle child, else a new one, else the least loaded one with room: a job never
+        waits behind another while a child could run it now (jobs of unknown length may
+        follow fast ones whose average set ``depth``)."""
+        for child in self._children:
+            if not child.entries:
+                return child
+        if len(self._children) < self.size:
+            self._children.append(_Child())
+            return self._children[-1]
+        child = min(self._children, key=lambda c: len(c.entries))
+        return child if len(child.entries) < depth else None
+
+    def _request(self, run: Run) -> dict[str, Any]:
+        return {
+            "op": "run",
+            "envelope": run.reservation.envelope.to_dict(),
+            "connection": self.connection,
+            "max_tries": run.tries,
+        }
+
+    def _start(self, entry: _Entry) -> None:
+        if entry.run is not None:
+            entry.row = self.steps.start(entry.run)
+
+    # -- receiving -------------------------------------------------------------------
+
+    def wait(self, timeout: float, depth: int) -> None:
+        """Wait up to ``timeout`` seconds (less when a job's deadline comes first) for
+        results, settle each one that arrived, and refill the children that freed up."""
+        busy = [child for child in self._children if child.entries]
+        if busy:
+            now = time.monotonic()
+            deadlines = [d - now for d in (self._deadline(child) for child in busy) if d is not None]
+            channels = [child.executor.channel for child in busy if child.executor.channel is not None]
+            wait_any(channels, max(0.0, min([timeout, *deadlines])))
+            for child in busy:
+                self._collect(child)
+        self.dispatch(depth)
+
+    def _deadline(self, child: _Child) -> float | None:
+        timeout = child.entries[0].timeout
+        return None if timeout is None else child.executor.started_at + timeout
+
+    def _collect(self, child: _Child) -> None:
+        while child.entries:
+            head = child.entries[0]
+            done, result = child.executor.poll(timeout=head.timeout, on_progress=self._progress_of(head))
+            if not done:
+                return
+            child.entries.pop(0)
+            if head.run is not None and head.row is not None and result is not None:
+                self.steps.finish(head.run, head.row, result)
+            if result is not None and result.status in ("timed_out", "crashed"):
+                # That child is gone: what was queued behind its job never started.
+                behind, child.entries = child.entries, []
+                self._queue[:0] = [entry.run for entry in behind if entry.run is not None]
+                self.acks.hooks += [entry.message for entry in behind if entry.run is None]
+                return
+            if child.entries:
+                self._start(child.entries[0])
+
+    def _progress_of(self, entry: _Entry) -> Callable[[int], None]:
+        buffer = self.acks.history
+
+        def record(percent: int) -> None:
+            if entry.row is not None:
+                entry.row.progress = percent
+                buffer.changed(entry.row)
+
+        return record
+
+    def _sync_hand(self) -> None:
+        sent = [entry.run for child in self._children for entry in child.entries if entry.run is not None]
+        self.hand.running = sent + self._queue
+
+    # -- stopping --------------------------------------------------------------------
+
+    def unsent(self) -> list[Reservation]:
+        """Take back the runs no child has received yet (a stopping worker gives them back)."""
+        runs, self._queue = self._queue, []
+        self._sync_hand()
+        return [run.reservation for run in runs]
+
+    def abandon(self) -> None:
+        """Kill every child with work in flight and forget every run (the worker gave up on
+        the jobs in hand: their leases lapse, or they are given back)."""
+        for child in self._children:
+            if child.entries:
+                child.executor.kill()
+                child.entries = []
+        self._queue = []
+        self._sync_hand()
+
+    def close(self) -> None:
+        for child in self._children:
+            child.executor.close()
+        self._children = []
