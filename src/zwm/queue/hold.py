@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from zwm.queue.drivers.base import Reservation
 from zwm.queue.models import JobExecution
@@ -37,6 +38,15 @@ class Run:
     timeout: float | None
     row: JobExecution | None = None
     started: float = 0.0
+
+    def request(self, connection: str) -> dict[str, Any]:
+        """The executor request that runs this job (see :mod:`zwm.queue.executor`)."""
+        return {
+            "op": "run",
+            "envelope": self.reservation.envelope.to_dict(),
+            "connection": connection,
+            "max_tries": self.tries,
+        }
 
 
 @dataclass

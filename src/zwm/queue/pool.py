@@ -111,7 +111,7 @@ class Pool:
             if child is None:
                 break
             run = self._queue.pop(0)
-            self._put(child, _Entry(self._request(run), run.timeout, run), sent, heads)
+            self._put(child, _Entry(run.request(self.connection), run.timeout, run), sent, heads)
         for child in self._children:
             entries = sent.get(id(child))
             if entries:
@@ -138,14 +138,6 @@ class Pool:
             return self._children[-1]
         child = min(self._children, key=lambda c: len(c.entries))
         return child if len(child.entries) < depth else None
-
-    def _request(self, run: Run) -> dict[str, Any]:
-        return {
-            "op": "run",
-            "envelope": run.reservation.envelope.to_dict(),
-            "connection": self.connection,
-            "max_tries": run.tries,
-        }
 
     def _start(self, entry: _Entry) -> None:
         if entry.run is not None:

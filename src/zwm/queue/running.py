@@ -10,7 +10,7 @@ a thread renewing the leases: nothing will need killing, so it skips the pipe.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from zwm.queue.acknowledge import Acknowledger
 from zwm.queue.drivers.base import Driver, Reservation
@@ -67,7 +67,7 @@ class Runner:
             while pending:
                 pending = [run for run in pending if not hand.take_lost(run.reservation.envelope.id)]
                 hand.running = list(pending)
-                self.executor.submit([self._request(run) for run in pending])
+                self.executor.submit([run.request(self.connection) for run in pending])
                 pending = []
                 while hand.running:
                     run = hand.running[0]
@@ -88,14 +88,6 @@ class Runner:
             # What is still in hand.running never started here: the worker gives it back.
             if self.executor.in_flight:
                 self.executor.kill()
-
-    def _request(self, run: Run) -> dict[str, Any]:
-        return {
-            "op": "run",
-            "envelope": run.reservation.envelope.to_dict(),
-            "connection": self.connection,
-            "max_tries": run.tries,
-        }
 
     def inline(self, run: Run) -> None:
         """A job with no timeout runs in the worker process itself: nothing will ever need
