@@ -35,8 +35,14 @@ class ServerClock:
         self._due = 0.0
 
     def now(self) -> float:
+        """For what decides a lease, a delay or a lock: measured again when due."""
         if time.monotonic() >= self._due:
             self.measure()
+        return time.time() + self.offset
+
+    def estimate(self) -> float:
+        """For what is only shown or polled (counts, listings, idle waits): the last measured
+        offset, no query -- a page that counts jobs costs no extra round trip."""
         return time.time() + self.offset
 
     def measure(self) -> None:

@@ -228,7 +228,7 @@ class DatabaseDriver(Driver):
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
         """``timeout`` shortened to when the next delayed job or lapsing lease comes due."""
         due = self._next_due(queues)
-        return timeout if due is None else max(0.0, min(timeout, due - self.clock.now()))
+        return timeout if due is None else max(0.0, min(timeout, due - self.clock.estimate()))
 
     def _next_due(self, queues: Sequence[str]) -> float | None:
         """When the earliest job of ``queues`` becomes available (delayed, or lease end)."""
@@ -260,7 +260,7 @@ class DatabaseDriver(Driver):
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(interval, left))
             ready = JobRow.objects.using(self.using).filter(
-                queue__in=queues, available_at__lte=self.clock.now()
+                queue__in=queues, available_at__lte=self.clock.estimate()
             )
             if ready.exists():
                 return
@@ -357,7 +357,7 @@ class DatabaseDriver(Driver):
     # -- inspecting and managing -----------------------------------------------
 
     def counts(self, queues: Sequence[str] | None = None) -> dict[str, QueueCounts]:
-        now = self.clock.now()
+        now = self.clock.estimate()
         leased = Q(lease_token__isnull=False, lease_expires_at__gt=now)
         rows = JobRow.objects.using(self.using)
         if queues is not None:
@@ -385,7 +385,7 @@ class DatabaseDriver(Driver):
         rows = JobRow.objects.using(self.using).order_by("id")
         if queue is not None:
             rows = rows.filter(queue=queue)
-        now = self.clock.now()
+        now = self.clock.estimate()
         return [
             QueuedJob(
                 envelope=_decode(r.uuid, r.queue, r.job_class, r.payload, r.attempts, r.recoveries),
