@@ -14,16 +14,31 @@ run_id="$$"
 echo "== ruff"; "$BIN/ruff" check src tests bench; "$BIN/ruff" format --check src tests bench
 echo "== mypy"; "$BIN/mypy"
 
-pytest_run() {  # pytest exits 5 when a marker selects nothing: that is not a failure here
-  local rc=0; "$BIN/pytest" "$@" || rc=$?
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then exit "$rc"; fi
+# The three passes run side by side, each with its own data directory: most tests wait on
+# worker processes, sockets and servers rather than compute, so together they take little
+# more wall time than the longest alone. Each pass's output is printed as a block when it ends.
+run_pass() {  # run_pass BACKEND [DATABASE_URL] -- PYTEST-ARGS...
+  local backend=$1 url=$2 rc=0; shift 3
+  env ${url:+"DATABASE_URL=$url"} ZWM_TEST_BACKEND="$backend" \
+    ZWM_DATA_DIR="$(mktemp -d -t "zwm-test-$backend-XXXXXX")" "$BIN/pytest" "$@" || rc=$?
+  [ "$rc" -eq 5 ] && rc=0  # pytest exits 5 when a marker selects nothing: not a failure here
+  return "$rc"
 }
 
-echo "== pytest on SQLite"
-ZWM_TEST_BACKEND=sqlite pytest_run "$@"
-echo "== pytest on PostgreSQL"
-ZWM_TEST_BACKEND=postgres DATABASE_URL="postgres://postgres@127.0.0.1:5432/zwm_ci_${run_id}" \
-  pytest_run -m backends "$@"
-echo "== pytest on MariaDB"
-ZWM_TEST_BACKEND=mariadb DATABASE_URL="mysql://root@127.0.0.1:3306/zwm_ci_${run_id}" \
-  pytest_run -m backends "$@"
+logs=$(mktemp -d -t zwm-test-logs-XXXXXX)
+echo "== pytest on SQLite (everything), PostgreSQL and MariaDB (tests marked backends), side by side"
+run_pass sqlite "" -- "$@" >"$logs/SQLite" 2>&1 &
+sqlite=$!
+run_pass postgres "postgres://postgres@127.0.0.1:5432/zwm_ci_${run_id}" -- -m backends "$@" >"$logs/PostgreSQL" 2>&1 &
+postgres=$!
+run_pass mariadb "mysql://root@127.0.0.1:3306/zwm_ci_${run_id}" -- -m backends "$@" >"$logs/MariaDB" 2>&1 &
+mariadb=$!
+
+failed=""
+for pass in SQLite:$sqlite PostgreSQL:$postgres MariaDB:$mariadb; do
+  name=${pass%%:*} rc=0
+  wait "${pass##*:}" || rc=$?
+  echo "== pytest on $name (exit $rc)"; cat "$logs/$name"
+  [ "$rc" -eq 0 ] || failed="$failed $name"
+done
+if [ -n "$failed" ]; then echo "== failed on:$failed"; exit 1; fi
