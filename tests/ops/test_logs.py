@@ -45,10 +45,11 @@ def captured(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
     handler.setFormatter(PlainFormatter() if request.param == "plain" else JsonFormatter())
     root = logging.getLogger()
     root.addHandler(handler)
-    level, root.level = root.level, logging.DEBUG
+    level = root.level
+    root.setLevel(logging.DEBUG)  # not `.level =`: that keeps the cached isEnabledFor answers
     yield stream
     root.removeHandler(handler)
-    root.level = level
+    root.setLevel(level)
 
 
 def every_log_path() -> None:
@@ -168,7 +169,8 @@ def test_a_syncs_lines_carry_the_customer_and_run_even_from_its_export_threads()
     handler.setFormatter(JsonFormatter())
     zuora_log = logging.getLogger("zwm.zuora")
     zuora_log.addHandler(handler)
-    level, zuora_log.level = zuora_log.level, logging.DEBUG
+    level = zuora_log.level
+    zuora_log.setLevel(logging.DEBUG)  # not `.level =`: that keeps the cached isEnabledFor answers
     try:
         with ZuoraSimulator(seed=5) as sim:
             tenant = sim.add_tenant("globex", workflows=4)
@@ -178,7 +180,7 @@ def test_a_syncs_lines_carry_the_customer_and_run_even_from_its_export_threads()
             run = sync_customer(customer, workers=2)
     finally:
         zuora_log.removeHandler(handler)
-        zuora_log.level = level
+        zuora_log.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     exports = [line for line in lines if line["message"].startswith("Zuora export of workflow")]
     assert len(exports) == 4
