@@ -89,7 +89,8 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     bind = f"127.0.0.1:{free_port()}"
     web = app.start("web", "--bind", bind)
     app.url = f"http://{bind}/"
-    app.start("queue:work", "--queue", "held,default", "--sleep", "0.2", "--lease", "5")
+    # One job at a time, so a batch's progress moves through values a page can see.
+    app.start("queue:work", "--queue", "held,default", "--sleep", "0.2", "--lease", "5", "--concurrency", "1")
     try:
         _wait_until_serving(app.url, web)
         yield app
