@@ -220,16 +220,7 @@ class Acknowledger:
         a second time: never a success counted twice, never a batch left pending."""
         acks, self._acks = self._acks, []
         if acks:
-            recovered = [r.envelope.id for r, _ in acks if r.envelope.recoveries]
-            repeats = (
-                set(
-                    JobExecution.objects.filter(job_uuid__in=recovered, status=Status.SUCCEEDED).values_list(
-                        "job_uuid", flat=True
-                    )
-                )
-                if recovered
-                else set()
-            )
+            repeats = _recorded_elsewhere([(r.envelope, row) for r, row in acks if r.envelope.recoveries])
             flushed: list[history.Flushed] = []
             for reservation, row in acks:
                 if reservation.envelope.id in repeats:
@@ -259,3 +250,24 @@ class Acknowledger:
             else:  # another worker has it now; its run will find this success recorded
                 log.warning("%s [%s]: %s", reservation.envelope.job, reservation.envelope.id, LEASE_LOST)
         return {reservation.envelope.id for reservation in unacked}
+
+
+def _recorded_elsewhere(recovered: list[tuple[Envelope, JobExecution]]) -> set[str]:
+    """The ids of these recovered jobs whose success another execution already recorded.
+
+    This execution's own row does not count: the history buffer may have written it as
+    succeeded already (a periodic flush between the job's end and its acknowledgement), and
+    taking it for an earlier run's would drop the job's only success.
+    """
+    if not recovered:
+        return set()
+    own = {envelope.id: row for envelope, row in recovered}
+    found = JobExecution.objects.filter(job_uuid__in=list(own), status=Status.SUCCEEDED).values_list(
+        "pk", "job_uuid", "worker_host", "worker_pid", "started_at"
+    )
+    return {
+        job
+        for pk, job, host, pid, started in found
+        if pk != own[job].pk
+        and (host, pid, started) != (own[job].worker_host, own[job].worker_pid, own[job].started_at)
+    }
