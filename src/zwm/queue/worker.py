@@ -413,7 +413,7 @@ class Worker:
         self.history.flush()
         self._beat("idle")
         self._sweep(time.monotonic())
-        if self.options.stop_when_empty and not self._reserved_elsewhere():
+        if self.options.stop_when_empty and not self._queues_hold_work():
             self.stop("--stop-when-empty: the queues are empty")
             return
         if self.options.once and self._waited_once:
@@ -433,12 +433,21 @@ class Worker:
         finally:
             self._waiting = False
 
-    def _reserved_elsewhere(self) -> bool:
-        """Do other workers hold jobs of these queues? Then the queues are not empty yet: a
-        worker that died holding them leaves them to be recovered when their leases lapse,
-        and a ``--stop-when-empty`` worker stays to run them."""
+    def _queues_hold_work(self) -> bool:
+        """Do these queues still hold jobs this worker could run (delayed ones aside)?
+
+        Jobs other workers hold count: a worker that died holding them leaves them to be
+        recovered when their leases lapse, and a ``--stop-when-empty`` worker stays to run
+        them. Waiting jobs of the queues not paused count too: a lease that lapsed between the
+        reservation that found nothing and this count (the database driver counts on an
+        estimate of the server's clock, the reservation on the clock itself) is due now, and
+        the next reservation takes it.
+        """
         counts = self.driver.counts(list(self.options.queues))
-        return any(count.reserved for count in counts.values())
+        open_queues = set(self._queues_to_reserve())
+        return any(
+            count.reserved or (count.waiting and queue in open_queues) for queue, count in counts.items()
+        )
 
     def _check_limits(self) -> None:
         options = self.options
