@@ -263,11 +263,12 @@ def _recorded_elsewhere(recovered: list[tuple[Envelope, JobExecution]]) -> set[s
         return set()
     own = {envelope.id: row for envelope, row in recovered}
     found = JobExecution.objects.filter(job_uuid__in=list(own), status=Status.SUCCEEDED).values_list(
-        "pk", "job_uuid", "worker_host", "worker_pid", "started_at"
+        "job_uuid", "worker_host", "worker_pid", "started_at"
     )
+    # An execution is known by its worker and start (one worker runs one attempt once, as
+    # history.amend relies on), whether or not its row object holds a pk.
     return {
         job
-        for pk, job, host, pid, started in found
-        if pk != own[job].pk
-        and (host, pid, started) != (own[job].worker_host, own[job].worker_pid, own[job].started_at)
+        for job, host, pid, started in found
+        if (host, pid, started) != (own[job].worker_host, own[job].worker_pid, own[job].started_at)
     }
