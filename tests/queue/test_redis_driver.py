@@ -162,3 +162,58 @@ def test_every_key_shares_one_cluster_hash_tag(driver: RedisDriver) -> None:
     assert {f"{tag}:payload", f"{tag}:r:a", f"{tag}:d:b", f"{tag}:u:k"} <= keys
     assert all(k.startswith(f"{tag}:") for k in keys)
     assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+def test_every_key_shares_one_cluster_hash_tag_including_tombstones(driver: RedisDriver) -> None:
+    driver.push([job("a")])
+    (reservation,) = driver.reserve(["a"], lease=30)
+    driver.complete(reservation)
+    keys = {k.decode() for k in driver.client.scan_iter(match=driver.keys_pattern())}
+    assert f"{{{driver.prefix}}}:t:{reservation.token}" in keys
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+def lost_then_taken_over(driver: RedisDriver) -> tuple[Reservation, Reservation]:
+    """A reservation whose lease lapsed, and the one another worker took the job over with."""
+    driver.push([job()])
+    (lost,) = driver.reserve(["default"], lease=0.1)
+    time.sleep(0.2)
+    (taken,) = driver.reserve(["default"], lease=30)
+    return lost, taken
+
+
+def in_doubt(driver: RedisDriver, reservation: Reservation) -> None:
+    """What the driver records when an acknowledgement's reply is lost with the connection."""
+    driver._in_doubt.add(reservation.token)
+
+
+@pytest.mark.parametrize("settle", ["complete", "release"])
+def test_an_in_doubt_retry_of_a_lost_lease_is_still_refused(driver: RedisDriver, settle: str) -> None:
+    lost, taken = lost_then_taken_over(driver)
+    assert driver.complete(taken)  # the other worker finished the job
+    in_doubt(driver, lost)
+
+    answer = driver.complete(lost) if settle == "complete" else driver.release(lost)
+
+    assert answer is False  # not ours: the job was another reservation's to acknowledge
+
+
+@pytest.mark.parametrize("settle", ["complete", "release"])
+def test_an_in_doubt_retry_whose_earlier_try_landed_is_answered_yes(driver: RedisDriver, settle: str) -> None:
+    driver.push([job()])
+    (reservation,) = driver.reserve(["default"], lease=30)
+    acknowledge = driver.complete if settle == "complete" else driver.release
+    assert acknowledge(reservation)  # this try landed, its reply is taken as lost:
+    in_doubt(driver, reservation)
+
+    assert acknowledge(reservation) is True
+    assert acknowledge(reservation) is False  # an answered ack, repeated, is not in doubt
+
+
+def test_an_in_doubt_release_of_a_lost_lease_is_refused_while_the_job_waits(driver: RedisDriver) -> None:
+    lost, taken = lost_then_taken_over(driver)
+    assert driver.release(taken)
+    in_doubt(driver, lost)
+
+    assert driver.release(lost) is False
+    assert driver.counts(["default"])["default"].waiting == 1

@@ -16,6 +16,8 @@ only allows within a slot; the price is that one prefix cannot be spread over sh
     {p}:r:<queue> ZSET  reserved job ids by lease expiry (us)
     {p}:n:<queue> LIST  wake-up tokens for workers blocked in :meth:`RedisDriver.wait`
     {p}:u:<key>   STRING unique lock, value = owner, with a TTL
+    {p}:t:<token> STRING tombstone of an acknowledged (completed or released) reservation,
+                        for :data:`TOMBSTONE_TTL` (see :meth:`RedisDriver._acknowledge`)
 
 Times come from the Redis server's clock (``TIME`` inside the scripts) so that leases
 mean the same to every worker host; :class:`Reservation` times are in that clock.
@@ -64,6 +66,14 @@ script never holds Redis (single-threaded) for more than a few milliseconds."""
 RETRY_DELAYS = (0.05, 0.15, 0.4)
 """Back-off between the attempts of one driver call on a connection failure: rides out a
 dropped connection or a fail-over blip; a longer outage is the worker's to back off from."""
+TOMBSTONE_TTL = 300.0
+"""Seconds an acknowledgement's tombstone is kept: how late a retry of an acknowledgement
+whose reply was lost can still learn that its own earlier try landed. Five minutes covers a
+fail-over or a restart of Redis; a retry later than that is answered "lease lost", the safe
+side (on Redis the database side is recorded first, so all that is missed is the early
+release of the job's unique lock, which then expires on its own). A tombstone costs about
+120 bytes of Redis memory (88 for the key and value, plus its expiry entry): 5 minutes at
+1,000 acknowledgements a second keep about 36 MB."""
 NOTIFY_CAP = 64
 """Most wake-up tokens left for blocked workers; more idle workers are woken in a chain
 (each reserve that leaves work behind wakes one more)."""
@@ -219,6 +229,9 @@ class RedisDriver(Driver):
     def _u(self, key: str) -> str:
         return f"{self._tag}:u:{key}"
 
+    def _t(self, token: str) -> str:
+        return f"{self._tag}:t:{token}"
+
     def key(self, name: str) -> str:
         """The full key of ``name`` under this prefix (``payload``, ``q:<queue>``...; see the
         module docstring), for modules that read the layout (the dashboard's backlog)."""
@@ -319,12 +332,14 @@ class RedisDriver(Driver):
         would find its lease gone and answer "lease lost", and the worker would not record
         a success that happened. So the tokens stay "in doubt" until an answer arrives, and
         a retry (by :func:`_guarded` or by the worker after ``QueueConnectionError``)
-        asks the script to treat "already done" as done. A second ``complete`` of an
-        answered ack is still ``False``.
+        asks the script to look for the tombstone its earlier try left under the token: a
+        job gone because *this* reservation acknowledged it answers yes, a job another
+        worker took over after a lost lease still answers no (fencing). A second
+        ``complete`` of an answered ack is still ``False``.
         """
         doubt = any(t in self._in_doubt for t in tokens)
         self._in_doubt.update(tokens)
-        answer = [bool(x) for x in self._run(script, keys, [int(doubt), *args])]
+        answer = [bool(x) for x in self._run(script, keys, [int(doubt), _us(TOMBSTONE_TTL) // 1000, *args])]
         self._in_doubt.difference_update(tokens)
         if len(self._in_doubt) > 10_000:  # callers that never retried: forget them
             self._in_doubt.clear()
@@ -335,7 +350,9 @@ class RedisDriver(Driver):
         """Acknowledge several jobs in one round trip; ``False`` where the lease was lost."""
         if not reservations:
             return []
-        keys = [*self._hashes, self._lease, *(self._r(r.envelope.queue) for r in reservations)]
+        keys = [*self._hashes, self._lease]
+        for r in reservations:
+            keys += (self._r(r.envelope.queue), self._t(r.token))
         args = [value for r in reservations for value in (r.envelope.id, r.token)]
         return self._acknowledge("complete", keys, args, [r.token for r in reservations])
 
@@ -345,6 +362,7 @@ class RedisDriver(Driver):
             raise ValueError(f"delay must be non-negative seconds, got {delay}")
         queue = reservation.envelope.queue
         keys = [self._lease, self._hashes[3], self._r(queue), self._q(queue), self._d(queue), self._n(queue)]
+        keys.append(self._t(reservation.token))
         args = [reservation.envelope.id, reservation.token, _us(delay), NOTIFY_CAP]
         return self._acknowledge("release", keys, args, [reservation.token])[0]
 
