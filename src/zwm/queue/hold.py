@@ -6,11 +6,20 @@ seconds of work, at most ``prefetch`` jobs), so no-op jobs cost two database rou
 per batch, not per job, while a slow job is never held hostage behind another: slow jobs
 are reserved one at a time. :class:`Hand` is what the worker holds at any moment, from
 reservation to acknowledgement.
+
+An estimate can be wrong (a batch of jobs of a class never seen, a class that is fast
+until it is not), so a reserved job is only *sent* to an executor child behind a running
+one when its class's recent runs say it fits the budget (:class:`Durations`); the others
+wait in the worker, unsent, where a job of a higher-priority queue can still go before
+them and, when they wait longer than :data:`HOLD_LIMIT`, they are given back to the queue
+for an idle worker to take.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +31,40 @@ log = logging.getLogger("zwm.queue")
 PREFETCH_BUDGET = 0.05
 """Seconds of expected work one reservation may take: bounds how long a job can wait
 behind prefetched ones, and keeps the per-batch round trips small for no-op jobs."""
+HOLD_LIMIT = 4 * PREFETCH_BUDGET
+"""Seconds a reserved job may wait unsent in a worker before it is given back (its try
+unused): the jobs ahead of it took longer than the batch size assumed, and another worker
+may be idle."""
 
 
 def prefetch_size(avg_duration: float, prefetch: int) -> int:
     """How many jobs to reserve at once, given the recent average job duration."""
     return max(1, min(prefetch, int(PREFETCH_BUDGET / max(avg_duration, 1e-6))))
+
+
+@dataclass
+class Durations:
+    """How long each job class's recent runs took in this worker (a moving average): what
+    decides whether a job may queue in an executor child behind a running one."""
+
+    by_class: dict[str, float] = field(default_factory=dict)
+
+    def record(self, job: str, seconds: float) -> None:
+        previous = self.by_class.get(job)
+        self.by_class[job] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+
+    def fit_behind(self, queued: Iterable[str], job: str) -> bool:
+        """May a run of ``job`` queue behind the running job and the ``queued`` ones? Only
+        when every one of them is of a class seen here and together they are expected to
+        take at most :data:`PREFETCH_BUDGET`: whatever queues in a child can no longer be
+        overtaken by a higher-priority job nor taken by an idle worker."""
+        total = 0.0
+        for name in (*queued, job):
+            seconds = self.by_class.get(name)
+            if seconds is None:
+                return False
+            total += seconds
+        return total <= PREFETCH_BUDGET
 
 
 @dataclass
@@ -38,6 +76,12 @@ class Run:
     timeout: float | None
     row: JobExecution | None = None
     started: float = 0.0
+    prepared: float = field(default_factory=time.monotonic)
+    """When the worker prepared it to be sent (how long it has waited unsent, in a pool)."""
+
+    @property
+    def job(self) -> str:
+        return self.reservation.envelope.job
 
     def request(self, connection: str) -> dict[str, Any]:
         """The executor request that runs this job (see :mod:`zwm.queue.executor`)."""
@@ -55,6 +99,7 @@ class Hand:
     (sent to the executor; the first one has started) and ``current`` (started)."""
 
     held: list[Reservation] = field(default_factory=list)
+    held_since: float = 0.0
     running: list[Run] = field(default_factory=list)
     current: Reservation | None = None
     lost: set[str] = field(default_factory=set)
@@ -62,6 +107,13 @@ class Hand:
 
     def hold(self, reservations: list[Reservation]) -> None:
         self.held = list(reservations)
+        self.held_since = time.monotonic()
+
+    def take_held(self) -> list[Reservation]:
+        """Let go of the held jobs (to be given back); the list is emptied in place."""
+        held = list(self.held)
+        self.held.clear()
+        return held
 
     def take_lost(self, job_id: str) -> bool:
         """Was ``job_id``'s lease lost? (Forgotten once asked: the job leaves the hand.)"""

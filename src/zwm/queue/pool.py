@@ -5,7 +5,9 @@ process can be killed without taking its neighbours along. Each child runs one j
 time; the worker keeps up to N of them, forked when there is work for them and kept for
 the worker's life. Fast jobs are pipelined into a child a few at a time, as
 :class:`~zwm.queue.running.Runner` does with its single child (a round trip per no-op job
-would cost more than the job); a slow job gets a child to itself.
+would cost more than the job); a slow job, or one of a class not seen yet, gets a child to
+itself (:meth:`Durations.fit_behind <zwm.queue.hold.Durations.fit_behind>`) and waits
+unsent in the pool until one is free.
 
 What each guarantee rests on:
 
@@ -17,7 +19,10 @@ What each guarantee rests on:
   started it; past it, that child's process group alone is SIGKILLed and the job times out.
   The jobs queued behind it in that child never started: they go to the front of the
   pool's queue, for the next free child.
-* **Strict priority**: jobs are started in the order they were reserved.
+* **Strict priority**: the runs waiting for a child are kept in queue priority order (a
+  job of a higher queue reserved later goes before them), and only jobs expected to fit
+  the prefetch budget queue in a child behind a running one: a higher-priority job waits
+  for at most the jobs in hand.
 * **Graceful stop**: :meth:`Pool.unsent` hands back what no child has yet (to be given back
   to the queue); :meth:`Pool.wait` then drains what is in flight.
 """
@@ -33,7 +38,7 @@ from typing import Any
 from zwm.queue.acknowledge import Acknowledger
 from zwm.queue.drivers.base import Reservation
 from zwm.queue.executor import Executor
-from zwm.queue.hold import Hand, Run
+from zwm.queue.hold import Durations, Hand, Run
 from zwm.queue.models import JobExecution
 from zwm.queue.running import Steps
 
@@ -61,7 +66,17 @@ class _Child:
 class Pool:
     """Up to ``size`` executor children running one worker's jobs."""
 
-    def __init__(self, size: int, connection: str, hand: Hand, acks: Acknowledger, steps: Steps) -> None:
+    def __init__(
+        self,
+        size: int,
+        connection: str,
+        hand: Hand,
+        acks: Acknowledger,
+        steps: Steps,
+        *,
+        durations: Durations,
+        rank: Callable[[str], int],
+    ) -> None:
         if size < 1:
             raise ValueError("concurrency must be at least 1")
         self.size = size
@@ -69,6 +84,9 @@ class Pool:
         self.hand = hand
         self.acks = acks
         self.steps = steps
+        self.durations = durations
+        self.rank = rank
+        """A queue's priority (lower starts first)."""
         self._children: list[_Child] = []
         self._queue: list[Run] = []
         """Runs waiting for room in a child, in the order they are to start."""
@@ -92,10 +110,14 @@ class Pool:
 
     # -- sending ---------------------------------------------------------------------
 
+    def waiting(self) -> list[Run]:
+        """The runs no child has received yet, in the order they are to start."""
+        return list(self._queue)
+
     def add(self, runs: list[Run], depth: int) -> None:
-        """Queue ``runs`` behind those already waiting and send what fits, at most ``depth``
-        requests per child."""
-        self._queue += runs
+        """Queue ``runs`` among those waiting, by queue priority (behind those of the same
+        queue), and send what fits, at most ``depth`` requests per child."""
+        self._queue = sorted(self._queue + runs, key=lambda run: self.rank(run.reservation.envelope.queue))
         self.dispatch(depth)
 
     def dispatch(self, depth: int) -> None:
@@ -107,7 +129,7 @@ class Pool:
             target = self._child_with_room(depth) or min(self._children, key=lambda c: len(c.entries))
             self._put(target, _Entry(self.acks.hooks.pop(0), HOOK_TIMEOUT), sent, heads)
         while self._queue:
-            child = self._child_with_room(depth)
+            child = self._child_with_room(depth, self._queue[0].job)
             if child is None:
                 break
             run = self._queue.pop(0)
@@ -126,18 +148,24 @@ class Pool:
         child.entries.append(entry)
         sent.setdefault(id(child), []).append(entry)
 
-    def _child_with_room(self, depth: int) -> _Child | None:
-        """An idle child, else a new one, else the least loaded one with room: a job never
-        waits behind another while a child could run it now (jobs of unknown length may
-        follow fast ones whose average set ``depth``)."""
+    def _child_with_room(self, depth: int, job: str | None = None) -> _Child | None:
+        """An idle child, else a new one, else the least loaded one with room -- for a run
+        of ``job``, only if it is expected to fit behind what that child has: a job never
+        waits behind another while a child could run it now, nor queues behind a job of
+        unknown length."""
         for child in self._children:
             if not child.entries:
                 return child
         if len(self._children) < self.size:
             self._children.append(_Child())
             return self._children[-1]
-        child = min(self._children, key=lambda c: len(c.entries))
-        return child if len(child.entries) < depth else None
+        for child in sorted(self._children, key=lambda c: len(c.entries)):
+            if len(child.entries) >= depth:
+                return None
+            queued = [entry.run.job for entry in child.entries[1:] if entry.run is not None]
+            if job is None or self.durations.fit_behind(queued, job):
+                return child
+        return None
 
     def _start(self, entry: _Entry) -> None:
         if entry.run is not None:
@@ -145,9 +173,10 @@ class Pool:
 
     # -- receiving -------------------------------------------------------------------
 
-    def wait(self, timeout: float, depth: int) -> None:
+    def wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds (less when a job's deadline comes first) for
-        results, settle each one that arrived, and refill the children that freed up."""
+        results and settle each one that arrived. The worker then refills the children that
+        freed up (:meth:`dispatch`), after it had a chance to reorder what waits."""
         busy = [child for child in self._children if child.entries]
         if busy:
             now = time.monotonic()
@@ -156,7 +185,6 @@ class Pool:
             wait_any(channels, max(0.0, min([timeout, *deadlines])))
             for child in busy:
                 self._collect(child)
-        self.dispatch(depth)
 
     def _deadline(self, child: _Child) -> float | None:
         timeout = child.entries[0].timeout

@@ -4,7 +4,9 @@ One :class:`Worker` is one process (``zwm queue:work``); ``--processes N`` runs 
 under :mod:`zwm.queue.supervisor`. Each job goes through three steps, each in its module:
 
 1. **Reserve and hold** (:mod:`zwm.queue.hold`): up to a few jobs at once from the queues
-   in strict priority order, sized so no job waits long behind prefetched ones.
+   in strict priority order, sized so no job waits long behind prefetched ones. Those that
+   wait unsent behind the jobs in hand are overtaken by jobs of a higher-priority queue
+   dispatched meanwhile, and given back when they wait too long (:meth:`Worker._look_after_unsent`).
 2. **Run**: with ``--concurrency N`` (N > 1, the default) up to N jobs at once, each in a
    child of the worker's executor pool (:mod:`zwm.queue.pool`); with ``--concurrency 1``
    (or ``--once``) one at a time (:mod:`zwm.queue.running`): in the executor child, each
@@ -48,7 +50,7 @@ from zwm.queue.connections import check_connection, close_drivers, get_driver
 from zwm.queue.drivers.base import Reservation
 from zwm.queue.executor import PoisonJob, Result, rss_bytes
 from zwm.queue.failed import FailureInfo
-from zwm.queue.hold import PREFETCH_BUDGET, Hand, Run, prefetch_size
+from zwm.queue.hold import HOLD_LIMIT, PREFETCH_BUDGET, Durations, Hand, Run, prefetch_size
 from zwm.queue.job import Envelope
 from zwm.queue.lease import renew, transient_errors
 from zwm.queue.models import JobExecution
@@ -67,6 +69,9 @@ EXIT_MEMORY = 12
 """Exit code when ``--memory`` was exceeded (Laravel's), so a supervisor can tell."""
 TICK_EVERY = 0.25
 """Seconds a pool worker waits for results before its housekeeping runs again."""
+OVERTAKE_EVERY = PREFETCH_BUDGET
+"""While reserved jobs wait unsent, how often the queues of higher priority than theirs
+are looked at: a higher-priority job waits for the jobs in hand, not for those."""
 RESERVE_BACKOFF = (0.005, 0.2)
 """While jobs run and the queues are empty, reserve again after 5 ms, doubling to 200 ms:
 how soon a busy pool worker sees a new job, against one empty reserve per result."""
@@ -127,10 +132,19 @@ class Worker:
         self.out = out or sys.stdout
         self.history = history.HistoryBuffer()
         self.hand = Hand()
+        self.durations = Durations()
         self.acks = Acknowledger(self.driver, self.connection, self.history, options.defaults, self._event)
         self.runner = Runner(self.driver, self.connection, options.lease, self.hand, self.acks, self)
         self.pool = (
-            Pool(options.concurrency, self.connection, self.hand, self.acks, self)
+            Pool(
+                options.concurrency,
+                self.connection,
+                self.hand,
+                self.acks,
+                self,
+                durations=self.durations,
+                rank=options.queues.index,
+            )
             if options.concurrency > 1 and not options.once
             else None
         )
@@ -146,6 +160,7 @@ class Worker:
         self._registration: Registration | None = None
         self._status = "starting"
         self._next_extend = 0.0
+        self._next_overtake = 0.0
         self._next_registry = 0.0
         self._next_sweep = 0.0
         self._next_signal = 0.0
@@ -310,8 +325,9 @@ class Worker:
             if self._fill(pool) and not pool.busy:
                 return  # all settled without running (skipped, poison): look again first
             if pool.busy:
-                pool.wait(TICK_EVERY, self._depth())
+                pool.wait(TICK_EVERY)
                 self.tick()
+                pool.dispatch(self._depth())
             else:
                 self._idle()  # a signal here raises _Interrupted: nothing is in flight
         if self.stop_reason is not None:  # whenever it came: the loop ends after this turn
@@ -356,16 +372,19 @@ class Worker:
             self._give_back()
             if not pool.busy:
                 return
-            pool.wait(TICK_EVERY, self._depth())
+            pool.wait(TICK_EVERY)
             self.tick()
+            pool.dispatch(self._depth())
 
-    def _reserve(self, limit: int) -> list[Reservation]:
-        """Up to ``limit`` jobs from the queues in priority order, within the queue limits.
+    def _reserve(self, limit: int, queues: Sequence[str] | None = None) -> list[Reservation]:
+        """Up to ``limit`` jobs from the queues (default: every open one) in priority order,
+        within the queue limits.
 
         Unlimited queues next to each other are reserved from in one call; a limited queue
         alone, with its remaining allowance as the limit.
         """
-        queues = self._queues_to_reserve()
+        if queues is None:
+            queues = self._queues_to_reserve()
         limits = self.options.limits
         if not limits:
             return self.driver.reserve(queues, lease=self.options.lease, limit=limit) if queues else []
@@ -485,7 +504,9 @@ class Worker:
         held = self.hand.held
         while held:
             inline = retry_policy.timeout(held[0].envelope, defaults) is None
-            if runs and inline:
+            if runs and (
+                inline or not self.durations.fit_behind([r.job for r in runs[1:]], held[0].envelope.job)
+            ):
                 break
             run = self._prepare(held.pop(0))
             if run is not None:
@@ -543,7 +564,9 @@ class Worker:
         return run.row
 
     def finish(self, run: Run, row: JobExecution, result: Result) -> None:
-        self._avg_duration = 0.7 * self._avg_duration + 0.3 * (time.monotonic() - run.started)
+        took = time.monotonic() - run.started
+        self._avg_duration = 0.7 * self._avg_duration + 0.3 * took
+        self.durations.record(run.job, took)
         self.hand.current = None
         self.acks.settle(run.reservation, row, result, run.tries)
         self._hooks_if_idle()
@@ -577,6 +600,54 @@ class Worker:
         if now >= self._next_registry:
             self._beat(self._status, force=True)
         self._sweep(now)
+        self._look_after_unsent(now)
+
+    def _unsent(self) -> tuple[list[Reservation], float]:
+        """The jobs reserved here that no executor child has yet, and since when the oldest
+        of them waits."""
+        if self.pool is not None:
+            runs = self.pool.waiting()
+            return [run.reservation for run in runs], min((run.prepared for run in runs), default=0.0)
+        return list(self.hand.held), self.hand.held_since
+
+    def _look_after_unsent(self, now: float) -> None:
+        """Jobs waiting unsent behind the jobs in hand: a job of a higher-priority queue
+        dispatched meanwhile goes before them (looked for at most every OVERTAKE_EVERY
+        seconds), and once they waited HOLD_LIMIT they go back to the queue, their tries
+        unused, for an idle worker to take. The jobs in hand then took longer than the batch
+        size assumed: the average is corrected, so the next reservations are smaller."""
+        unsent, since = self._unsent()
+        if not unsent or self.stop_reason is not None:
+            return
+        if now - since >= HOLD_LIMIT:
+            self._avg_duration = max(self._avg_duration, now - since)
+            if self.pool is not None:
+                self.handled -= len(unsent)  # prepared, never run: --max-jobs must not count them
+                self._unstarted += self.pool.unsent()
+            else:
+                self._unstarted += self.hand.take_held()
+            self._give_back()
+        elif now >= self._next_overtake:
+            self._next_overtake = now + OVERTAKE_EVERY
+            self._overtake(unsent)
+
+    def _overtake(self, unsent: list[Reservation]) -> None:
+        """Reserve jobs of the queues of higher priority than every unsent job's and put
+        them before those (a pool keeps its waiting runs in priority order)."""
+        rank = self.options.queues.index
+        top = min(rank(reservation.envelope.queue) for reservation in unsent)
+        higher = [queue for queue in self._queues_to_reserve() if rank(queue) < top]
+        reservations = self._reserve(self._batch_size(), higher) if higher else []
+        if not reservations:
+            return
+        log.debug(
+            "%d jobs of higher-priority queues go before %d reserved ones", len(reservations), len(unsent)
+        )
+        if self.pool is None:
+            self.hand.held[:0] = reservations
+            return
+        runs = [run for run in map(self._prepare, reservations) if run is not None]
+        self.pool.add(runs, self._depth())
 
     def _sweep(self, now: float) -> None:
         """Push batch callbacks whose push met an outage of a non-database queue (see
