@@ -18,14 +18,17 @@ from pathlib import Path
 import pytest
 from rediskit import DURABLE, PrivateRedis, PrivateServers
 from workerkit import Workers, lines, wait_for
-from zwm_test_jobs import BatchCallback, KillsRedis, SlowMark
+from zwm_test_jobs import BatchCallback, KillsRedis, Mark, SlowMark
 
-from zwm.queue import diagnostics
+from zwm.queue import diagnostics, history
+from zwm.queue.acknowledge import Acknowledger
 from zwm.queue.batches import Batch
 from zwm.queue.connections import close_drivers
 from zwm.queue.drivers.redis import RedisDriver
+from zwm.queue.failed import FailureInfo
 from zwm.queue.job import Envelope
 from zwm.queue.models import FailedJob, JobBatch, JobExecution
+from zwm.queue.policy import Defaults
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -70,6 +73,25 @@ def test_a_job_whose_worker_is_killed_completes_later_exactly_once(
     assert [line.split()[0] for line in lines(marker)] == ["start", "start", "done"]
     runs = JobExecution.objects.filter(job_uuid=envelope.id, status="succeeded")
     assert [r.attempt for r in runs] == [1]  # the recovery used no try
+    assert driver.counts(["default"]) == {"default": driver.counts(["empty"])["empty"]}
+
+
+def test_a_job_whose_failure_was_recorded_before_its_worker_was_lost_does_not_run_again(
+    redis_workers: tuple[Workers, RedisDriver], marker: Path
+) -> None:
+    workers, driver = redis_workers
+    envelope = Envelope.for_job(Mark(str(marker)))
+    driver.push([envelope])
+    (reservation,) = driver.reserve(["default"], lease=0.2)
+    lost = Acknowledger(driver, "redis", history.HistoryBuffer(), Defaults(), lambda kind, envelope: None)
+    lost.fail(reservation, None, FailureInfo("Boom", "boom"), "failed", run_hook=False)  # no ack: killed
+    time.sleep(0.3)
+
+    done = workers.run("queue:work", "--connection", "redis", "--stop-when-empty", "--sleep", "0.2")
+
+    assert done.returncode == 0, done.stderr
+    assert lines(marker) == []
+    assert FailedJob.objects.filter(uuid=envelope.id).count() == 1
     assert driver.counts(["default"]) == {"default": driver.counts(["empty"])["empty"]}
 
 

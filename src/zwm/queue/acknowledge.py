@@ -3,9 +3,11 @@
 Successes are bundled (``complete_many`` at most :data:`ACK_WINDOW` seconds later) and
 acknowledged in one transaction with their history rows and batch counters. A retryable
 failure is released with its backoff; a job out of tries or failing with a ``dont_retry``
-exception is completed and recorded in failed jobs, in one transaction, and its
-``failed()`` hook is queued for the executor. When the driver reports the lease lost
-(fencing), nothing is recorded as success or failure: the job belongs to another worker.
+exception is completed and recorded in failed jobs, and its ``failed()`` hook is queued
+for the executor. On the database queue each outcome commits with its acknowledgement, and
+when the driver reports the lease lost (fencing) nothing is recorded: the job belongs to
+another worker. On Redis the database side commits first and the acknowledgement follows;
+a job recovered in between finds its outcome recorded and records nothing a second time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zwm.queue import batches, history
 from zwm.queue import policy as retry_policy
 from zwm.queue.drivers.base import Driver, Reservation
 from zwm.queue.executor import Result
-from zwm.queue.failed import FailureInfo, record_failure
+from zwm.queue.failed import FailureInfo, failure_recorded, record_failure
 from zwm.queue.job import Envelope
 from zwm.queue.models import JobExecution
 
@@ -119,25 +121,18 @@ class Acknowledger:
         run_hook: bool,
         progress: int | None = None,
     ) -> None:
-        """Failed for good: record the failure and complete the job in one transaction."""
+        """Failed for good: record the failure and complete the job -- in one transaction on
+        the database queue, database first and the acknowledgement after it elsewhere."""
         envelope = reservation.envelope
-        with transaction.atomic():
-            record_failure(envelope, self.connection, failure)
-            done = self.driver.complete(reservation)
-            if done:
-                batches.record_failure(envelope)
-                self.release_unique(envelope)
-            else:
-                transaction.set_rollback(True)
         if row is not None:
             history.finish(row, status, message=failure.message, progress=progress)
-        if not done:
+            self.history.changed(row)
+        if self.driver.name != "database":
+            self._fail_elsewhere(reservation, failure)
+        elif not self._fail_together(reservation, failure):
             if row is not None:
                 self.lease_lost(row)
-                self.history.changed(row)
             return
-        if row is not None:
-            self.history.changed(row)
         self.failed += 1
         log.warning("%s [%s] failed: %s", envelope.job, envelope.id, failure.message)
         self.notify("Failed", envelope)
@@ -150,6 +145,53 @@ class Acknowledger:
                     "message": failure.message,
                 }
             )
+
+    def _fail_together(self, reservation: Reservation, failure: FailureInfo) -> bool:
+        """:meth:`fail` on the database queue: the failed-job row, the removal from the queue
+        and the batch's counters in one transaction; ``False`` (nothing recorded) when the
+        lease was lost."""
+        envelope = reservation.envelope
+        with transaction.atomic():
+            record_failure(envelope, self.connection, failure)
+            done = self.driver.complete(reservation)
+            if done:
+                batches.record_failure(envelope)
+                self.release_unique(envelope)
+            else:
+                transaction.set_rollback(True)
+        return done
+
+    def _fail_elsewhere(self, reservation: Reservation, failure: FailureInfo) -> None:
+        """:meth:`fail` when the queue is not the database (Redis): the failed-job row, the
+        batch's counters and the execution's history row commit first, and the
+        acknowledgement follows with the successes' (:meth:`_flush_elsewhere`), retried alone
+        until answered. A worker lost between the two leaves the job to be recovered, and
+        that recovery is acknowledged without running (:meth:`reconciled`). An answer "lease
+        lost" changes nothing: whoever holds the job now reconciles it the same way."""
+        envelope = reservation.envelope
+
+        def write() -> None:
+            record_failure(envelope, self.connection, failure)
+            batches.record_failure(envelope)
+
+        self._commit_with_history(write)
+        self._unacked.append(reservation)
+
+    def reconciled(self, reservation: Reservation) -> bool:
+        """Is this job a recovery of an execution whose final failure is recorded already?
+
+        Then it is acknowledged without running again -- no second failed-job row, no second
+        count in its batch. Only recovered jobs are looked up (the common path pays nothing),
+        and only on a queue that is not the database, where :meth:`fail` commits before it
+        acknowledges; the lookup is keyed by job id and attempt, so a job ``queue:retry``
+        put back (attempts counted afresh) is not mistaken for its earlier failure.
+        """
+        envelope = reservation.envelope
+        if not envelope.recoveries or self.driver.name == "database" or not failure_recorded(envelope):
+            return False
+        log.info("%s [%s]: its failure was recorded before its worker was lost", envelope.job, envelope.id)
+        self._unacked.append(reservation)
+        return True
 
     def skip(self, reservation: Reservation) -> None:
         """A member of a cancelled batch: acknowledged without running."""
@@ -221,24 +263,20 @@ class Acknowledger:
         acks, self._acks = self._acks, []
         if acks:
             repeats = _recorded_elsewhere([(r.envelope, row) for r, row in acks if r.envelope.recoveries])
-            flushed: list[history.Flushed] = []
             for reservation, row in acks:
                 if reservation.envelope.id in repeats:
                     self.history.drop(row)  # a repeat of a success already recorded
                     self.processed -= 1
+
+            def write() -> None:
+                for reservation, _ in acks:
+                    if reservation.envelope.batch_id is not None and reservation.envelope.id not in repeats:
+                        batches.record_success(reservation.envelope)
+
             try:
-                with transaction.atomic():
-                    flushed.append(self.history.flush())
-                    for reservation, _ in acks:
-                        if (
-                            reservation.envelope.batch_id is not None
-                            and reservation.envelope.id not in repeats
-                        ):
-                            batches.record_success(reservation.envelope)
+                self._commit_with_history(write)
             except BaseException:
                 self._acks = [a for a in acks if a[0].envelope.id not in repeats] + self._acks
-                for batch in reversed(flushed):
-                    self.history.restore(batch)
                 raise
             self._unacked += [reservation for reservation, _ in acks]
         unacked = self._unacked
@@ -247,9 +285,23 @@ class Acknowledger:
         for reservation, ok in zip(unacked, done, strict=True):
             if ok:
                 self.release_unique(reservation.envelope)
-            else:  # another worker has it now; its run will find this success recorded
+            else:  # another worker has it now, and finds this outcome recorded
                 log.warning("%s [%s]: %s", reservation.envelope.job, reservation.envelope.id, LEASE_LOST)
         return {reservation.envelope.id for reservation in unacked}
+
+    def _commit_with_history(self, write: Callable[[], None]) -> None:
+        """Flush the history buffer and run ``write`` in one transaction: the database side
+        of outcomes on a queue that cannot share it. If it rolls back, the rows flushed are
+        buffered again."""
+        flushed: list[history.Flushed] = []
+        try:
+            with transaction.atomic():
+                flushed.append(self.history.flush())
+                write()
+        except BaseException:
+            for batch in reversed(flushed):
+                self.history.restore(batch)
+            raise
 
 
 def _recorded_elsewhere(recovered: list[tuple[Envelope, JobExecution]]) -> set[str]:

@@ -16,6 +16,7 @@ whether more remains.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import traceback as tb
 from collections.abc import Iterable, Sequence
@@ -86,6 +87,23 @@ def record_failure(envelope: Envelope, connection: str, failure: BaseException |
         },
     )
     return row
+
+
+def failure_recorded(envelope: Envelope) -> bool:
+    """Is this attempt of this job recorded as failed for good already?
+
+    Keyed by the job id and the attempt in the recorded payload: a worker lost after it
+    recorded a failure and before its queue (Redis) heard of it leaves the same attempt to be
+    recovered, while a job ``queue:retry`` put back counts its attempts afresh.
+    """
+    payload = FailedJob.objects.filter(uuid=envelope.id).values_list("payload", flat=True).first()
+    if payload is None:
+        return False
+    try:
+        recorded = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(recorded, dict) and recorded.get("attempts") == envelope.attempts
 
 
 def _since(since: datetime | timedelta | None) -> datetime | None:

@@ -525,6 +525,8 @@ class Worker:
         self.handled += 1
         if self.hand.take_lost(envelope.id):
             return None  # its lease lapsed while it waited in hand: another worker has it
+        if self.acks.reconciled(reservation):
+            return None  # its failure was recorded before its worker was lost
         recoveries = retry_policy.max_recoveries(envelope, defaults)
         if envelope.recoveries and envelope.recoveries >= recoveries:
             self._poison(reservation, recoveries)
