@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,18 +52,20 @@ class Durations:
         previous = self.by_class.get(job)
         self.by_class[job] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
 
-    def fit_behind(self, queued: Iterable[str], job: str) -> bool:
-        """May a run of ``job`` queue behind the running job and the ``queued`` ones? Only
-        when every one of them is of a class seen here and together they are expected to
-        take at most :data:`PREFETCH_BUDGET`: whatever queues in a child can no longer be
-        overtaken by a higher-priority job nor taken by an idle worker."""
-        total = 0.0
-        for name in (*queued, job):
-            seconds = self.by_class.get(name)
-            if seconds is None:
-                return False
-            total += seconds
-        return total <= PREFETCH_BUDGET
+    def expected(self, job: str) -> float | None:
+        """How long a run of ``job`` is expected to take (``None``: no run seen here yet)."""
+        return self.by_class.get(job)
+
+    def joined(self, queued: float, job: str) -> float | None:
+        """The seconds of work queued in a child behind its running job once a run of
+        ``job`` joins the ``queued`` seconds already there -- or ``None`` when it may not
+        join: its class was not seen here yet, or the total would pass
+        :data:`PREFETCH_BUDGET`. What queues in a child can no longer be overtaken by a
+        higher-priority job nor taken by an idle worker."""
+        seconds = self.by_class.get(job)
+        if seconds is None or queued + seconds > PREFETCH_BUDGET:
+            return None
+        return queued + seconds
 
 
 @dataclass

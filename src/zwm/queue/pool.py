@@ -6,7 +6,7 @@ time; the worker keeps up to N of them, forked when there is work for them and k
 the worker's life. Fast jobs are pipelined into a child a few at a time, as
 :class:`~zwm.queue.running.Runner` does with its single child (a round trip per no-op job
 would cost more than the job); a slow job, or one of a class not seen yet, gets a child to
-itself (:meth:`Durations.fit_behind <zwm.queue.hold.Durations.fit_behind>`) and waits
+itself (:meth:`Durations.joined <zwm.queue.hold.Durations.joined>`) and waits
 unsent in the pool until one is free.
 
 What each guarantee rests on:
@@ -54,6 +54,8 @@ class _Entry:
     timeout: float | None
     run: Run | None = None
     row: JobExecution | None = None
+    expected: float = 0.0
+    """Seconds the run is expected to take (0 for a hook or a class not seen yet)."""
 
 
 @dataclass
@@ -61,6 +63,13 @@ class _Child:
     executor: Executor = field(default_factory=Executor)
     entries: list[_Entry] = field(default_factory=list)
     """Sent to the child, in order; the first one is running."""
+    queued: float = 0.0
+    """Seconds expected of the entries behind the running one."""
+
+    def clear(self) -> list[_Entry]:
+        """Forget every entry (the child was killed or died); those that were sent."""
+        entries, self.entries, self.queued = self.entries, [], 0.0
+        return entries
 
 
 class Pool:
@@ -117,8 +126,13 @@ class Pool:
     def add(self, runs: list[Run], depth: int) -> None:
         """Queue ``runs`` among those waiting, by queue priority (behind those of the same
         queue), and send what fits, at most ``depth`` requests per child."""
-        self._queue = sorted(self._queue + runs, key=lambda run: self.rank(run.reservation.envelope.queue))
+        self._enqueue(self._queue + runs)
         self.dispatch(depth)
+
+    def _enqueue(self, runs: list[Run]) -> None:
+        """Wait for a child: ``runs`` in queue priority order (a stable sort: within a queue
+        they keep the order given)."""
+        self._queue = sorted(runs, key=lambda run: self.rank(run.reservation.envelope.queue))
 
     def dispatch(self, depth: int) -> None:
         """Send the waiting ``failed()`` hooks, then the waiting runs, to children with room;
@@ -133,7 +147,10 @@ class Pool:
             if child is None:
                 break
             run = self._queue.pop(0)
-            self._put(child, _Entry(run.request(self.connection), run.timeout, run), sent, heads)
+            expected = self.durations.expected(run.job) or 0.0
+            self._put(
+                child, _Entry(run.request(self.connection), run.timeout, run, expected=expected), sent, heads
+            )
         for child in self._children:
             entries = sent.get(id(child))
             if entries:
@@ -145,6 +162,8 @@ class Pool:
     def _put(self, child: _Child, entry: _Entry, sent: dict[int, list[_Entry]], heads: list[_Entry]) -> None:
         if not child.entries:
             heads.append(entry)
+        else:
+            child.queued += entry.expected
         child.entries.append(entry)
         sent.setdefault(id(child), []).append(entry)
 
@@ -162,8 +181,7 @@ class Pool:
         for child in sorted(self._children, key=lambda c: len(c.entries)):
             if len(child.entries) >= depth:
                 return None
-            queued = [entry.run.job for entry in child.entries[1:] if entry.run is not None]
-            if job is None or self.durations.fit_behind(queued, job):
+            if job is None or self.durations.joined(child.queued, job) is not None:
                 return child
         return None
 
@@ -197,12 +215,14 @@ class Pool:
             if not done:
                 return
             child.entries.pop(0)
+            if child.entries:
+                child.queued = max(0.0, child.queued - child.entries[0].expected)  # it starts now
             if head.run is not None and head.row is not None and result is not None:
                 self.steps.finish(head.run, head.row, result)
             if result is not None and result.status in ("timed_out", "crashed"):
                 # That child is gone: what was queued behind its job never started.
-                behind, child.entries = child.entries, []
-                self._queue[:0] = [entry.run for entry in behind if entry.run is not None]
+                behind = child.clear()
+                self._enqueue([entry.run for entry in behind if entry.run is not None] + self._queue)
                 self.acks.hooks += [entry.message for entry in behind if entry.run is None]
                 return
             if child.entries:
@@ -236,7 +256,7 @@ class Pool:
         for child in self._children:
             if child.entries:
                 child.executor.kill()
-                child.entries = []
+                child.clear()
         self._queue = []
         self._sync_hand()
 

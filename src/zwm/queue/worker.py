@@ -497,17 +497,20 @@ class Worker:
 
     def _next_runs(self) -> list[Run]:
         """Take the next jobs to run from those in hand: one job without a timeout (it runs
-        inline), or every consecutive job with one (they go to the executor together).
+        inline), or consecutive jobs with one (they go to the executor together) as long as
+        those behind the first are expected to fit the prefetch budget.
         Jobs that need no run (lease lost, out of tries, cancelled batch) are settled here."""
         runs: list[Run] = []
         defaults = self.options.defaults
         held = self.hand.held
+        queued = 0.0  # seconds expected behind the first run (see Durations.joined)
         while held:
             inline = retry_policy.timeout(held[0].envelope, defaults) is None
-            if runs and (
-                inline or not self.durations.fit_behind([r.job for r in runs[1:]], held[0].envelope.job)
-            ):
-                break
+            if runs:
+                joined = None if inline else self.durations.joined(queued, held[0].envelope.job)
+                if joined is None:
+                    break
+                queued = joined
             run = self._prepare(held.pop(0))
             if run is not None:
                 runs.append(run)
