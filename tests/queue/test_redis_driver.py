@@ -217,3 +217,17 @@ def test_an_in_doubt_release_of_a_lost_lease_is_refused_while_the_job_waits(driv
 
     assert driver.release(lost) is False
     assert driver.counts(["default"])["default"].waiting == 1
+
+
+def test_push_once_queues_an_id_once_even_after_its_job_ran(driver: RedisDriver) -> None:
+    envelope = job()
+    driver.push_once([envelope], keep=60)
+    driver.push_once([envelope], keep=60)
+    (reservation,) = driver.reserve(["default"], lease=30)
+    assert driver.complete(reservation)
+
+    driver.push_once([envelope], keep=60)
+
+    assert driver.counts(["default"])["default"].waiting == 0
+    driver.push([envelope])  # an ordinary push keeps no marker and checks none
+    assert driver.counts(["default"])["default"].waiting == 1

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.test import override_settings
 from rediskit import free_port
 from workerkit import Workers
@@ -206,29 +210,94 @@ def test_without_overlapping_does_not_wait_for_ever_for_a_lost_job() -> None:
     assert len(fire_due(entries, now=TWO_PAST + 3600)) == 1
 
 
+@pytest.fixture
+def on_redis(configure: Callable[..., None], redis_url: str) -> Iterator[RedisDriver]:
+    """The schedule's jobs go to Redis, under a prefix of this test's own."""
+    configure(QUEUE_CONNECTION="redis", REDIS_URL=redis_url, ZWM_QUEUE_PREFIX=f"zwm-test-{uuid.uuid4().hex}")
+    close_drivers()
+    driver = get_driver("redis")
+    assert isinstance(driver, RedisDriver)
+    yield driver
+    driver.delete_all_keys()
+    close_drivers()
+
+
+def redis_waiting(driver: RedisDriver) -> int:
+    return driver.counts(["schedule-test"])["schedule-test"].waiting
+
+
+def left_unconfirmed() -> None:
+    """Claims as a scheduler lost before confirming its push leaves them, a while ago."""
+    ScheduledRun.objects.update(pushed=False, fired_at=datetime.now(UTC) - timedelta(seconds=10))
+
+
 @pytest.mark.redis
-def test_a_slot_whose_push_fails_is_unclaimed_and_fires_at_the_next_tick(
-    configure: Callable[..., None], redis_url: str
+def test_a_slot_whose_push_fails_stays_claimed_and_is_pushed_at_a_later_tick(
+    configure: Callable[..., None], on_redis: RedisDriver, redis_url: str
 ) -> None:
-    """Issue point 7: claim and dispatch are all or nothing -- a slot fires once, never zero times."""
-    prefix = f"zwm-test-{uuid.uuid4().hex}"
+    """Claim and dispatch are all or nothing -- a slot fires once, never zero times."""
     entries = load_entries([HOURLY])
-    configure(
-        QUEUE_CONNECTION="redis", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", ZWM_QUEUE_PREFIX=prefix
-    )
+    configure(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     close_drivers()
     with pytest.raises(QueueConnectionError):
         fire_due(entries, now=TWO_PAST)
-    assert not ScheduledRun.objects.exists()
+    assert ScheduledRun.objects.filter(pushed=False).count() == 1
 
     configure(REDIS_URL=redis_url)
     close_drivers()
-    try:
-        (run,) = fire_due(entries, now=TWO_PAST + 1)
-        assert run.scheduled_for == SLOT
-        assert get_driver("redis").counts(["schedule-test"])["schedule-test"].waiting == 1
-    finally:
-        driver = get_driver("redis")
-        assert isinstance(driver, RedisDriver)
-        driver.delete_all_keys()
-        close_drivers()
+    driver = get_driver("redis")
+    assert fire_due(entries, now=TWO_PAST + 1) == []  # claimed; its push is not overdue yet
+    left_unconfirmed()
+    assert fire_due(entries, now=TWO_PAST + 1) == []
+    assert ScheduledRun.objects.get().pushed
+    assert isinstance(driver, RedisDriver)
+    assert redis_waiting(driver) == 1
+
+
+def fire_and_die_before_the_push(entries: list[ScheduleEntry]) -> None:
+    """A scheduler process SIGKILLed between its claim's commit and its push to Redis."""
+    connections.close_all()
+
+    def killed(self: RedisDriver, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if script == "push":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, script, keys, args)
+
+    original = RedisDriver._run
+    RedisDriver._run = killed  # type: ignore[method-assign]
+    fire_due(entries, now=TWO_PAST)
+
+
+@pytest.mark.redis
+def test_a_scheduler_killed_between_its_claim_and_its_push_loses_no_slot(on_redis: RedisDriver) -> None:
+    entries = load_entries([HOURLY])
+    connections.close_all()  # the child opens its own
+    child = multiprocessing.get_context("fork").Process(target=fire_and_die_before_the_push, args=(entries,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == -signal.SIGKILL
+    assert ScheduledRun.objects.count() == 1  # claimed, and nothing pushed
+    assert redis_waiting(on_redis) == 0
+
+    ScheduledRun.objects.update(fired_at=datetime.now(UTC) - timedelta(seconds=10))
+    fire_due(entries, now=TWO_PAST + 5)
+
+    assert redis_waiting(on_redis) == 1
+
+
+@pytest.mark.redis
+def test_a_slot_pushed_again_is_queued_once_even_after_its_job_ran(on_redis: RedisDriver) -> None:
+    entries = load_entries([HOURLY])
+    (run,) = fire_due(entries, now=TWO_PAST)
+    left_unconfirmed()  # the scheduler was lost after its push, before confirming it
+    fire_due(entries, now=TWO_PAST + 5)
+    assert redis_waiting(on_redis) == 1
+
+    (reservation,) = on_redis.reserve(["schedule-test"], lease=30)
+    assert reservation.envelope.id == run.job_id
+    assert on_redis.complete(reservation)
+    left_unconfirmed()
+    fire_due(entries, now=TWO_PAST + 10)
+
+    assert redis_waiting(on_redis) == 0
+    assert ScheduledRun.objects.get().pushed

@@ -13,6 +13,7 @@ job's id and a duplicate found at commit time is dropped then (and logged).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -74,8 +75,11 @@ def connection_of(job: Job, connection: str | None = None) -> str:
     return check_connection(connection or type(job).connection or get_config().queue_connection)
 
 
-def _enqueue(pairs: Sequence[tuple[Job, Envelope]], connection: str, when: _When) -> list[str | None]:
-    """Take unique locks, then push every kept job in one call; a failed push frees the locks."""
+def _enqueue(
+    pairs: Sequence[tuple[Job, Envelope]], connection: str, when: _When, *, keep: float = 0.0
+) -> list[str | None]:
+    """Take unique locks, then push every kept job in one call (deduplicated by id for
+    ``keep`` seconds if ``keep``: see :meth:`Driver.push_once`); a failed push frees the locks."""
     driver = get_driver(connection)
     ids: list[str | None] = []
     kept: list[Envelope] = []
@@ -92,7 +96,10 @@ def _enqueue(pairs: Sequence[tuple[Job, Envelope]], connection: str, when: _When
     if not kept:
         return ids
     try:
-        driver.push(kept, available_at=when.available_at())
+        if keep:
+            driver.push_once(kept, keep=keep)
+        else:
+            driver.push(kept, available_at=when.available_at())
     except BaseException:
         for envelope in locked:
             driver.release_unique(envelope.unique_key or "", envelope.id)
@@ -146,6 +153,16 @@ def dispatch(
     the job class's and ``QUEUE_CONNECTION``. See the module docstring for ``after_commit``.
     """
     return dispatch_many([job], queue=queue, delay=delay, connection=connection, after_commit=after_commit)[0]
+
+
+def dispatch_once(job: Job, job_id: str, *, queue: str | None, keep: float) -> str | None:
+    """Queue ``job`` now under ``job_id``, once: the same id dispatched again within ``keep``
+    seconds queues nothing, even after the first one ran (:meth:`Driver.push_once`). For a
+    caller that may repeat a dispatch it cannot tell landed (the scheduler, after a crash).
+    Never deferred to a commit: the caller records that it pushed. ``None`` when a unique
+    job was dropped as a duplicate."""
+    envelope = dataclasses.replace(Envelope.for_job(job, queue=queue), id=job_id)
+    return _enqueue([(job, envelope)], connection_of(job), _When(0), keep=keep)[0]
 
 
 def dispatch_now(job: Job) -> str:

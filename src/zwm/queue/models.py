@@ -208,13 +208,20 @@ class ScheduledRun(models.Model):
     scheduled_for = models.DateTimeField(help_text="The cron slot this run fired for.")
     fired_at = models.DateTimeField(auto_now_add=True)
     job_id = models.CharField(max_length=32, blank=True, default="")
+    pushed = models.BooleanField(
+        default=True,
+        help_text="False while the job of a claim on a queue outside the database is not known to be pushed.",
+    )
 
     class Meta:
         db_table = "job_schedule_runs"
         constraints = [
             models.UniqueConstraint(fields=["name", "scheduled_for"], name="job_schedule_runs_slot_uniq")
         ]
-        indexes = [models.Index(fields=["scheduled_for"], name="job_schedule_runs_when_idx")]
+        indexes = [
+            models.Index(fields=["scheduled_for"], name="job_schedule_runs_when_idx"),
+            models.Index(fields=["pushed", "fired_at"], name="job_schedule_runs_push_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.scheduled_for:%Y-%m-%d %H:%M}"

@@ -7,9 +7,14 @@ transaction when the job's queue is the database. A second scheduler that reache
 slot loses the insert and does nothing -- so there is no leader to elect and no double fire
 (Celery beat's well-known trap), and a scheduler restarted a few minutes late still fires
 the slot it missed (within ``catch_up`` seconds; older slots are skipped and logged, never
-fired in a burst). When the job goes to another store (Redis), the claim commits first and
-the push follows; a push that fails undoes the claim, so the slot fires at the next tick
-instead of never (only a scheduler killed between the two can lose a slot).
+fired in a burst). When the job goes to another store (Redis), the two cannot commit
+together: the claim commits first, with the slot's job id (derived from the entry and the
+slot, so every scheduler names it alike) and ``pushed`` false; the push follows, and is
+deduplicated by that id on the queue's side for :data:`DISPATCH_KEEP` -- even after the
+job ran -- and then the claim is confirmed. A claim left unconfirmed for
+:data:`UNCONFIRMED_AFTER` seconds (a scheduler killed between its claim and its push, or a
+push that met an outage) is pushed again at any scheduler's next tick: every slot fires
+once, never zero times, never twice.
 
 Entries come from the Django setting ``ZWM_SCHEDULE``: a list of mappings with ``name``,
 ``cron``, ``job`` (dotted path of a :class:`~zwm.queue.job.Job` class), and optionally
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +43,7 @@ from croniter import CroniterBadCronError, croniter
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from zwm.queue.dispatch import connection_of, dispatch
+from zwm.queue.dispatch import connection_of, dispatch, dispatch_once
 from zwm.queue.job import Job, PayloadError, load_job_class
 from zwm.queue.models import FailedJob, JobExecution, QueueSignal, ScheduledRun
 
@@ -121,8 +127,29 @@ def load_entries(raw: Sequence[Mapping[str, Any]] | None = None) -> list[Schedul
     return entries
 
 
+DISPATCH_KEEP = 2 * 86_400.0
+"""Seconds the queue (Redis) refuses a second push of a slot's job id: longer than
+:data:`REPUSH_WITHIN`, so no re-push can find the marker gone."""
+UNCONFIRMED_AFTER = 5.0
+"""Seconds after which a claim whose push is not confirmed is pushed again. Long enough
+for a push in progress to finish (a second push would be refused anyway)."""
+REPUSH_WITHIN = timedelta(days=1)
+"""How far back unconfirmed claims are pushed again (a scheduler down longer than that
+after its crash leaves the claim to the operator, as a slot missed beyond ``catch_up``)."""
+_SLOT_IDS = uuid.UUID("5b1f3a9e-6c2d-4e8a-9f0b-7d4c2e1a8b36")
+"""Namespace of the slots' job ids (uuid5 of entry name and slot)."""
+
+
+def slot_job_id(name: str, slot_at: datetime) -> str:
+    """The job id of an entry's slot: the same in every scheduler, so a repeated push of a
+    slot is recognised as one job by the queue."""
+    return uuid.uuid5(_SLOT_IDS, f"{name}@{slot_at.isoformat()}").hex
+
+
 def fire_due(entries: Sequence[ScheduleEntry], now: float | None = None) -> list[ScheduledRun]:
-    """Claim and dispatch every entry whose latest slot has not fired yet. Returns the runs fired."""
+    """Claim and dispatch every entry whose latest slot has not fired yet (after pushing again
+    the jobs of claims left unconfirmed). Returns the runs fired."""
+    repush_unconfirmed(entries)
     now = time.time() if now is None else now
     fired: list[ScheduledRun] = []
     for entry in entries:
@@ -242,22 +269,48 @@ def run_now(entry: ScheduleEntry) -> ScheduledRun:
 
 
 def _claimed(entry: ScheduleEntry, job: Job, slot_at: datetime) -> ScheduledRun:
-    """Claim the slot and dispatch its job, all or nothing (see the module docstring);
-    ``IntegrityError`` when another scheduler holds the claim."""
+    """Claim the slot and dispatch its job (see the module docstring); ``IntegrityError``
+    when another scheduler holds the claim."""
     if connection_of(job) == "database":  # the claim and the job commit together
         with transaction.atomic():
             run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
             run.job_id = dispatch(job, queue=entry.queue, after_commit=False) or ""
             run.save(update_fields=["job_id"])
         return run
-    run = ScheduledRun.objects.create(name=entry.name, scheduled_for=slot_at)
-    try:
-        run.job_id = dispatch(job, queue=entry.queue, after_commit=False) or ""
-    except BaseException:
-        run.delete()  # unclaimed: the next tick fires the slot
-        raise
-    run.save(update_fields=["job_id"])
+    run = ScheduledRun.objects.create(
+        name=entry.name, scheduled_for=slot_at, job_id=slot_job_id(entry.name, slot_at), pushed=False
+    )
+    _push(entry, job, run)
     return run
+
+
+def _push(entry: ScheduleEntry, job: Job, run: ScheduledRun) -> None:
+    """Push the job of an unconfirmed claim (refused by the queue if it was pushed before)
+    and confirm the claim. An error leaves the claim unconfirmed, to be pushed again."""
+    pushed = dispatch_once(job, run.job_id, queue=entry.queue, keep=DISPATCH_KEEP)
+    run.job_id, run.pushed = pushed or "", True
+    run.save(update_fields=["job_id", "pushed"])
+
+
+def repush_unconfirmed(entries: Sequence[ScheduleEntry]) -> None:
+    """Push again the jobs of claims unconfirmed for :data:`UNCONFIRMED_AFTER` seconds. Any
+    number of schedulers may do it at once: the queue takes each job once."""
+    by_name = {entry.name: entry for entry in entries if entry.problem is None}
+    now = datetime.now(UTC)
+    stale = ScheduledRun.objects.filter(
+        pushed=False,
+        fired_at__lt=now - timedelta(seconds=UNCONFIRMED_AFTER),
+        fired_at__gte=now - REPUSH_WITHIN,
+        name__in=list(by_name),
+    )
+    for run in stale:
+        entry = by_name[run.name]
+        _push(entry, entry.build(), run)
+        log.warning(
+            "schedule %s: pushed the job of slot %s again (its push was not confirmed)",
+            entry.name,
+            run.scheduled_for.isoformat(),
+        )
 
 
 HEARTBEAT = "scheduler"

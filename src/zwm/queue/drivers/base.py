@@ -93,6 +93,14 @@ class Driver(ABC):
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
         """Store jobs, available from ``available_at`` (epoch seconds; ``None`` = now)."""
 
+    def push_once(self, envelopes: Sequence[Envelope], *, keep: float) -> None:
+        """:meth:`push`, unless a job of the same id was pushed with ``push_once`` in the
+        last ``keep`` seconds -- even one that ran and is gone since: a push that may be
+        repeated (the scheduler's, after a crash between its claim and its push) queues each
+        job once. A driver whose push is never repeated that way (the database's shares its
+        caller's transaction; sync runs the job at once) just pushes."""
+        self.push(envelopes)
+
     @abstractmethod
     def reserve(self, queues: Sequence[str], *, lease: float, limit: int = 1) -> list[Reservation]:
         """Take up to ``limit`` available jobs, ``queues`` in strict priority order.

@@ -18,6 +18,7 @@ only allows within a slot; the price is that one prefix cannot be spread over sh
     {p}:u:<key>   STRING unique lock, value = owner, with a TTL
     {p}:t:<token> STRING tombstone of an acknowledged (completed or released) reservation,
                         for :data:`TOMBSTONE_TTL` (see :meth:`RedisDriver._acknowledge`)
+    {p}:o:<id>    STRING dispatch marker of a job pushed with :meth:`RedisDriver.push_once`
 
 Times come from the Redis server's clock (``TIME`` inside the scripts) so that leases
 mean the same to every worker host; :class:`Reservation` times are in that clock.
@@ -232,6 +233,9 @@ class RedisDriver(Driver):
     def _t(self, token: str) -> str:
         return f"{self._tag}:t:{token}"
 
+    def _o(self, job_id: str) -> str:
+        return f"{self._tag}:o:{job_id}"
+
     def key(self, name: str) -> str:
         """The full key of ``name`` under this prefix (``payload``, ``q:<queue>``...; see the
         module docstring), for modules that read the layout (the dashboard's backlog)."""
@@ -258,6 +262,18 @@ class RedisDriver(Driver):
 
     @_guarded
     def push(self, envelopes: Sequence[Envelope], *, available_at: float | None = None) -> None:
+        self._push(envelopes, available_at, keep=0.0)
+
+    @_guarded
+    def push_once(self, envelopes: Sequence[Envelope], *, keep: float) -> None:
+        """Each job leaves a dispatch marker ``{p}:o:<id>`` for ``keep`` seconds (about 100
+        bytes), and a push of the same id while it is there adds nothing -- even after the
+        job ran and was removed."""
+        if not keep > 0:
+            raise ValueError(f"keep must be positive seconds, got {keep}")
+        self._push(envelopes, None, keep=keep)
+
+    def _push(self, envelopes: Sequence[Envelope], available_at: float | None, *, keep: float) -> None:
         check_queue_names([e.queue for e in envelopes])
         delay = _us(available_at - time.time()) if available_at is not None else 0
         by_queue: dict[str, list[Envelope]] = {}
@@ -266,10 +282,12 @@ class RedisDriver(Driver):
         for queue, group in by_queue.items():
             keys = [*self._hashes, self._queues, self._q(queue), self._d(queue), self._n(queue)]
             for start in range(0, len(group), PUSH_CHUNK):
-                args: list[Any] = [queue, delay, NOTIFY_CAP]
-                for envelope in group[start : start + PUSH_CHUNK]:
+                chunk = group[start : start + PUSH_CHUNK]
+                markers = [self._o(envelope.id) for envelope in chunk] if keep else []
+                args: list[Any] = [queue, delay, NOTIFY_CAP, _us(keep) // 1000]
+                for envelope in chunk:
                     args += (envelope.id, envelope.to_json(), envelope.attempts)
-                self._run("push", keys, args)
+                self._run("push", keys + markers, args)
 
     def _queue_keys(self, queue: str) -> list[str]:
         return [self._q(queue), self._d(queue), self._r(queue)]

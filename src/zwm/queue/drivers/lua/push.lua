@@ -1,22 +1,31 @@
--- KEYS: payload, attempts, queue_of, since, queues, q, delayed, notify
--- ARGV: queue, delay_us, notify_cap, then (id, payload, attempts) per job
+-- KEYS: payload, attempts, queue_of, since, queues, q, delayed, notify, then with keep_ms > 0
+--       one dispatch marker per job
+-- ARGV: queue, delay_us, notify_cap, keep_ms, then (id, payload, attempts) per job
 -- Jobs due now are appended to the waiting list in order; delayed jobs go to the delayed
 -- set, one microsecond apart so that a bulk push keeps its order when it comes due.
 -- An id already stored is skipped, so a push retried after a lost reply adds nothing twice.
+-- With keep_ms > 0 each job also leaves a marker for keep_ms, and a job whose marker is
+-- still there is skipped too: a push repeated after the job ran and was removed (the
+-- scheduler's, re-sent after a crash) adds nothing either.
 -- One multi-field command per key for the whole batch: a redis.call per job and field
 -- would cost more than everything else together.
 local now = now_us()
 local delay = tonumber(ARGV[2])
-local n = (#ARGV - 3) / 3
+local keep = tonumber(ARGV[4])
+local n = (#ARGV - 4) / 3
 local all = {}
 for i = 0, n - 1 do
-  all[#all + 1] = ARGV[4 + 3 * i]
+  all[#all + 1] = ARGV[5 + 3 * i]
 end
 local stored = redis.call('HMGET', KEYS[1], unpack(all))
 local ids, payloads, attempts, queues, since, delayed = {}, {}, {}, {}, {}, {}
 for i = 0, n - 1 do
-  local id = ARGV[4 + 3 * i]
-  if not stored[i + 1] then
+  local id = ARGV[5 + 3 * i]
+  local fresh = not stored[i + 1]
+  if fresh and keep > 0 then
+    fresh = redis.call('SET', KEYS[9 + i], '1', 'NX', 'PX', keep)
+  end
+  if fresh then
     local available = now
     if delay > 0 then
       available = now + delay + i
@@ -25,9 +34,9 @@ for i = 0, n - 1 do
     end
     ids[#ids + 1] = id
     payloads[#payloads + 1] = id
-    payloads[#payloads + 1] = ARGV[5 + 3 * i]
+    payloads[#payloads + 1] = ARGV[6 + 3 * i]
     attempts[#attempts + 1] = id
-    attempts[#attempts + 1] = ARGV[6 + 3 * i]
+    attempts[#attempts + 1] = ARGV[7 + 3 * i]
     queues[#queues + 1] = id
     queues[#queues + 1] = ARGV[1]
     since[#since + 1] = id
