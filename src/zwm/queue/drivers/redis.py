@@ -73,8 +73,8 @@ whose reply was lost can still learn that its own earlier try landed. Five minut
 fail-over or a restart of Redis; a retry later than that is answered "lease lost", the safe
 side (on Redis the database side is recorded first, so all that is missed is the early
 release of the job's unique lock, which then expires on its own). A tombstone costs about
-120 bytes of Redis memory (88 for the key and value, plus its expiry entry): 5 minutes at
-1,000 acknowledgements a second keep about 36 MB."""
+130 bytes of Redis memory (measured: 100,000 of them took 13.3 MB): 5 minutes at 1,000
+acknowledgements a second keep about 40 MB."""
 NOTIFY_CAP = 64
 """Most wake-up tokens left for blocked workers; more idle workers are woken in a chain
 (each reserve that leaves work behind wakes one more)."""
