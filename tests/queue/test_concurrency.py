@@ -11,11 +11,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_redis_worker import on_redis
 from workerkit import Workers, lines, wait_for
 from zwm_test_jobs import Hangs, Mark, SlowMark
 
 from zwm.queue.diagnostics import Noop
 from zwm.queue.dispatch import dispatch, dispatch_many
+from zwm.queue.drivers.redis import RedisDriver
+from zwm.queue.job import Envelope, Job
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob
 
 pytestmark = [pytest.mark.backends]
@@ -99,25 +102,49 @@ def test_jobs_start_in_strict_priority_order(workers: Workers, marker: Path) -> 
     assert list(started) == ["high"] * 4 + ["low"] * 4
 
 
-def warmed_up(workers: Workers, *args: str) -> subprocess.Popen[str]:
-    """A worker that has run enough no-op jobs to reserve big batches (its average job is
-    fast), now idle: the next jobs dispatched are reserved in one batch, as a stream of
-    fast jobs followed by slow ones would be."""
-    ids = dispatch_many([Noop() for _ in range(60)])
-    worker = workers.start("queue:work", *args, *FAST)
-    wait_for(lambda: JobExecution.objects.filter(job_uuid__in=ids, status="succeeded").count() == 60)
-    return worker
+class Queues:
+    """Jobs into the database queue or Redis, and the worker options that work them."""
+
+    def __init__(self, request: pytest.FixtureRequest, workers: Workers) -> None:
+        self.workers = workers
+        self.driver: RedisDriver | None = None
+        self.args: tuple[str, ...] = FAST
+        if request.param == "redis":
+            self.driver = on_redis(workers, request.getfixturevalue("redis_url"))
+            request.addfinalizer(self.driver.delete_all_keys)
+            self.args += ("--connection", "redis")
+
+    def push(self, jobs: list[Job], queue: str = "default") -> list[str]:
+        if self.driver is None:
+            return dispatch_many(jobs, queue=queue)
+        envelopes = [Envelope.for_job(job, queue=queue) for job in jobs]
+        self.driver.push(envelopes)
+        return [envelope.id for envelope in envelopes]
+
+    def warmed_up_worker(self, *args: str) -> subprocess.Popen[str]:
+        """A worker that has run enough no-op jobs to reserve big batches (its average job
+        is fast), now idle: the next jobs pushed are reserved in one batch, as a stream of
+        fast jobs followed by slow ones would be."""
+        ids = self.push([Noop() for _ in range(60)])
+        worker = self.workers.start("queue:work", *args, *self.args)
+        wait_for(lambda: JobExecution.objects.filter(job_uuid__in=ids, status="succeeded").count() == 60)
+        return worker
+
+
+@pytest.fixture(params=["database", "redis"])
+def queues(request: pytest.FixtureRequest, workers: Workers) -> Queues:
+    return Queues(request, workers)
 
 
 @pytest.mark.parametrize("concurrency", ["1", "2"])
 def test_a_high_job_waits_for_the_jobs_in_hand_not_for_prefetched_ones(
-    workers: Workers, marker: Path, concurrency: str
+    queues: Queues, marker: Path, concurrency: str
 ) -> None:
-    worker = warmed_up(workers, "--queue", "high,default", "--concurrency", concurrency)
-    dispatch_many([SlowMark(str(marker), 0.3) for _ in range(12)])
+    worker = queues.warmed_up_worker("--queue", "high,default", "--concurrency", concurrency)
+    queues.push([SlowMark(str(marker), 0.3) for _ in range(12)])
     wait_for(lambda: starts(marker), what="a slow job running")
 
-    dispatch(Mark(str(marker), "high"), queue="high")
+    queues.push([Mark(str(marker), "high")], queue="high")
     in_hand = len(starts(marker))
     wait_for(lambda: "high" in lines(marker), timeout=30, what="the high job")
 
@@ -125,23 +152,23 @@ def test_a_high_job_waits_for_the_jobs_in_hand_not_for_prefetched_ones(
     started_before = len([line for line in log[: log.index("high")] if line.startswith("start")])
     # The jobs running when it came, and at most one per child that was just starting.
     assert started_before - in_hand <= int(concurrency), log
-    assert workers.stop(worker)[0] == 0
+    assert queues.workers.stop(worker)[0] == 0
 
 
-def test_jobs_held_behind_a_slow_one_go_to_an_idle_worker(workers: Workers, marker: Path) -> None:
-    first = warmed_up(workers, "--concurrency", "1")
-    ids = dispatch_many([SlowMark(str(marker), 0.5) for _ in range(8)])
+def test_jobs_held_behind_a_slow_one_go_to_an_idle_worker(queues: Queues, marker: Path) -> None:
+    first = queues.warmed_up_worker("--concurrency", "1")
+    ids = queues.push([SlowMark(str(marker), 0.5) for _ in range(8)])
     wait_for(lambda: starts(marker), what="a slow job running")
 
-    second = workers.start("queue:work", "--concurrency", "1", *FAST)
+    second = queues.workers.start("queue:work", "--concurrency", "1", *queues.args)
     wait_for(lambda: lines(marker).count("done") == 8, timeout=30, what="every slow job done")
 
     ran_by = Counter(JobExecution.objects.filter(job_uuid__in=ids).values_list("worker_pid", flat=True))
     assert ran_by[second.pid] >= 3, ran_by  # about half: not left idle while the first held them
     assert sum(ran_by.values()) == 8  # given back unstarted: no job ran twice, none used a try
     assert set(JobExecution.objects.filter(job_uuid__in=ids).values_list("attempt", flat=True)) == {1}
-    assert workers.stop(first)[0] == 0
-    assert workers.stop(second)[0] == 0
+    assert queues.workers.stop(first)[0] == 0
+    assert queues.workers.stop(second)[0] == 0
 
 
 def test_a_queue_limit_caps_that_queue_while_others_fill_the_pool(workers: Workers, marker: Path) -> None:
