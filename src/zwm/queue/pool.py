@@ -123,6 +123,10 @@ class Pool:
         """The runs no child has received yet, in the order they are to start."""
         return list(self._queue)
 
+    def waiting_since(self) -> float | None:
+        """When the run that has waited longest for a child was prepared (``None``: none waits)."""
+        return min(run.prepared for run in self._queue) if self._queue else None
+
     def add(self, runs: list[Run], depth: int) -> None:
         """Queue ``runs`` among those waiting, by queue priority (behind those of the same
         queue), and send what fits, at most ``depth`` requests per child."""

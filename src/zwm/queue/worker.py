@@ -607,13 +607,17 @@ class Worker:
         self._sweep(now)
         self._look_after_unsent(now)
 
-    def _unsent(self) -> tuple[list[Reservation], float]:
-        """The jobs reserved here that no executor child has yet, and since when the oldest
-        of them waits."""
+    def _unsent(self) -> list[Reservation]:
+        """The jobs reserved here that no executor child has yet."""
         if self.pool is not None:
-            runs = self.pool.waiting()
-            return [run.reservation for run in runs], min((run.prepared for run in runs), default=0.0)
-        return list(self.hand.held), self.hand.held_since
+            return [run.reservation for run in self.pool.waiting()]
+        return list(self.hand.held)
+
+    def _unsent_since(self) -> float | None:
+        """Since when the oldest unsent job waits (``None``: none does)."""
+        if self.pool is not None:
+            return self.pool.waiting_since()
+        return self.hand.held_since if self.hand.held else None
 
     def _look_after_unsent(self, now: float) -> None:
         """Jobs waiting unsent behind the jobs in hand: a job of a higher-priority queue
@@ -621,20 +625,21 @@ class Worker:
         seconds), and once they waited HOLD_LIMIT they go back to the queue, their tries
         unused, for an idle worker to take. The jobs in hand then took longer than the batch
         size assumed: the average is corrected, so the next reservations are smaller."""
-        unsent, since = self._unsent()
-        if not unsent or self.stop_reason is not None:
+        since = self._unsent_since()
+        if since is None or self.stop_reason is not None:
             return
         if now - since >= HOLD_LIMIT:
             self._avg_duration = max(self._avg_duration, now - since)
             if self.pool is not None:
+                unsent = self.pool.unsent()
                 self.handled -= len(unsent)  # prepared, never run: --max-jobs must not count them
-                self._unstarted += self.pool.unsent()
+                self._unstarted += unsent
             else:
                 self._unstarted += self.hand.take_held()
             self._give_back()
         elif now >= self._next_overtake:
             self._next_overtake = now + OVERTAKE_EVERY
-            self._overtake(unsent)
+            self._overtake(self._unsent())
 
     def _overtake(self, unsent: list[Reservation]) -> None:
         """Reserve jobs of the queues of higher priority than every unsent job's and put
