@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_redis_worker import on_redis
 from workerkit import Workers, lines, wait_for
 from zwm_test_jobs import Hangs, Mark, SlowMark
 
@@ -110,7 +109,7 @@ class Queues:
         self.driver: RedisDriver | None = None
         self.args: tuple[str, ...] = FAST
         if request.param == "redis":
-            self.driver = on_redis(workers, request.getfixturevalue("redis_url"))
+            self.driver = workers.on_redis(request.getfixturevalue("redis_url"))
             request.addfinalizer(self.driver.delete_all_keys)
             self.args += ("--connection", "redis")
 

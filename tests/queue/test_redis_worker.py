@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,16 +32,9 @@ from zwm.queue.policy import Defaults
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-def on_redis(workers: Workers, url: str) -> RedisDriver:
-    """Point ``workers`` at Redis ``url`` under a fresh prefix; the driver to queue with."""
-    driver = RedisDriver(url, prefix=f"zwm-test-{uuid.uuid4().hex}")
-    workers.env.update(QUEUE_CONNECTION="redis", REDIS_URL=url, ZWM_QUEUE_PREFIX=driver.prefix)
-    return driver
-
-
 @pytest.fixture
 def redis_workers(workers: Workers, redis_url: str) -> Iterator[tuple[Workers, RedisDriver]]:
-    driver = on_redis(workers, redis_url)
+    driver = workers.on_redis(redis_url)
     yield workers, driver
     driver.delete_all_keys()
     driver.close()
@@ -117,7 +109,7 @@ def test_every_job_completes_when_redis_crashes_and_restarts_under_workers(
 ) -> None:
     with PrivateServers(tmp_path) as servers:
         server = servers.start(*DURABLE)
-        driver = on_redis(workers, server.url)
+        driver = workers.on_redis(server.url)
         envelopes = [Envelope.for_job(diagnostics.Noop()) for _ in range(600)]
         driver.push(envelopes)
         # Default tries (1): a reservation whose reply died with the server lapses and is
@@ -170,7 +162,7 @@ def test_a_success_whose_acknowledgement_met_an_outage_is_acknowledged_after_it(
     lapsing and running again)."""
     with PrivateServers(tmp_path) as servers:
         server = servers.start(*DURABLE)
-        driver = on_redis(workers, server.url)
+        driver = workers.on_redis(server.url)
         assert server.process is not None
         envelope = Envelope.for_job(KillsRedis(str(marker), server.process.pid))
         driver.push([envelope])
@@ -197,7 +189,7 @@ def test_jobs_held_when_the_backend_fails_are_given_back_at_once_when_it_returns
     succeeds once, on its first try."""
     with PrivateServers(tmp_path) as servers:
         server = servers.start(*DURABLE)
-        driver = on_redis(workers, server.url)
+        driver = workers.on_redis(server.url)
         assert server.process is not None
         warm_up = [Envelope.for_job(diagnostics.Noop()) for _ in range(60)]
         killer = Envelope.for_job(KillsRedis(str(marker), server.process.pid))
@@ -229,7 +221,7 @@ def test_a_success_recorded_before_its_acknowledgement_is_not_recorded_again_whe
     batch member twice, and the batch settles once."""
     with PrivateServers(tmp_path) as servers:
         server = servers.start(*DURABLE)
-        driver = on_redis(workers, server.url)
+        driver = workers.on_redis(server.url)
         configure(REDIS_URL=server.url, ZWM_QUEUE_PREFIX=driver.prefix)  # where this test dispatches
         close_drivers()
         assert server.process is not None

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+
+from zwm.queue.drivers.redis import RedisDriver
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,6 +60,12 @@ class Workers:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.started: list[subprocess.Popen[str]] = []
+
+    def on_redis(self, url: str) -> RedisDriver:
+        """Point the workers at Redis ``url`` under a fresh prefix; the driver to queue with."""
+        driver = RedisDriver(url, prefix=f"zwm-test-{uuid.uuid4().hex}")
+        self.env.update(QUEUE_CONNECTION="redis", REDIS_URL=url, ZWM_QUEUE_PREFIX=driver.prefix)
+        return driver
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "zwm", *args]
