@@ -19,6 +19,7 @@ from zwm.queue.dispatch import dispatch, dispatch_many
 from zwm.queue.drivers.redis import RedisDriver
 from zwm.queue.job import Envelope, Job
 from zwm.queue.models import FailedJob, JobExecution, QueuedJob
+from zwm.queue.models import Worker as WorkerRow
 
 pytestmark = [pytest.mark.backends]
 
@@ -156,10 +157,12 @@ def test_a_high_job_waits_for_the_jobs_in_hand_not_for_prefetched_ones(
 
 def test_jobs_held_behind_a_slow_one_go_to_an_idle_worker(queues: Queues, marker: Path) -> None:
     first = queues.warmed_up_worker("--concurrency", "1")
-    ids = queues.push([SlowMark(str(marker), 0.5) for _ in range(8)])
-    wait_for(lambda: starts(marker), what="a slow job running")
-
     second = queues.workers.start("queue:work", "--concurrency", "1", *queues.args)
+    wait_for(
+        lambda: WorkerRow.objects.filter(pid=second.pid, status="idle").exists(), what="a second worker idle"
+    )
+    # The first, whose jobs were fast, reserves several at once: it must not keep them.
+    ids = queues.push([SlowMark(str(marker), 0.5) for _ in range(8)])
     wait_for(lambda: lines(marker).count("done") == 8, timeout=30, what="every slow job done")
 
     ran_by = Counter(JobExecution.objects.filter(job_uuid__in=ids).values_list("worker_pid", flat=True))
