@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 
@@ -28,6 +28,8 @@ from zwm.queue.job import Envelope
 from zwm.queue.models import JobExecution
 
 log = logging.getLogger("zwm.queue")
+
+T = TypeVar("T")
 
 Status = JobExecution.Status
 
@@ -230,23 +232,23 @@ class Acknowledger:
         if not self._acks:
             return set()
         acks, self._acks = self._acks, []
-        flushed: list[history.Flushed] = []
+
+        def write() -> list[bool]:
+            done = self.driver.complete_many([r for r, _ in acks])
+            for (reservation, row), ok in zip(acks, done, strict=True):
+                if not ok:
+                    self.lease_lost(row)
+                    history.amend(row)  # written as succeeded by the flush before
+                    continue
+                if reservation.envelope.batch_id is not None:
+                    batches.record_success(reservation.envelope)
+                self.release_unique(reservation.envelope)  # with the ack (database driver)
+            return done
+
         try:
-            with transaction.atomic():
-                flushed.append(self.history.flush())
-                done = self.driver.complete_many([r for r, _ in acks])
-                for (reservation, row), ok in zip(acks, done, strict=True):
-                    if not ok:
-                        self.lease_lost(row)
-                        history.amend(row)  # written as succeeded by the flush above
-                        continue
-                    if reservation.envelope.batch_id is not None:
-                        batches.record_success(reservation.envelope)
-                    self.release_unique(reservation.envelope)  # with the ack (database driver)
+            done = self._commit_with_history(write)
         except BaseException:
             self._acks = acks + self._acks
-            for batch in reversed(flushed):
-                self.history.restore(batch)
             raise
         for ok in done:
             if not ok:
@@ -289,15 +291,16 @@ class Acknowledger:
                 log.warning("%s [%s]: %s", reservation.envelope.job, reservation.envelope.id, LEASE_LOST)
         return {reservation.envelope.id for reservation in unacked}
 
-    def _commit_with_history(self, write: Callable[[], None]) -> None:
-        """Flush the history buffer and run ``write`` in one transaction: the database side
-        of outcomes on a queue that cannot share it. If it rolls back, the rows flushed are
+    def _commit_with_history(self, write: Callable[[], T]) -> T:
+        """Flush the history buffer and run ``write`` in one transaction (with the database
+        queue's acknowledgement inside it, or the database side of outcomes on a queue that
+        cannot share it); what ``write`` returns. If it rolls back, the rows flushed are
         buffered again."""
         flushed: list[history.Flushed] = []
         try:
             with transaction.atomic():
                 flushed.append(self.history.flush())
-                write()
+                return write()
         except BaseException:
             for batch in reversed(flushed):
                 self.history.restore(batch)
